@@ -1,0 +1,224 @@
+// The JavaScript surface of the addon. Every function turns C++ failures into
+// Error objects with a stable `code`. `run` is synchronous by design: it is
+// called only inside worker threads, and it makes no JavaScript calls while
+// ONNX Runtime computes.
+#include <napi.h>
+
+#include "errors.h"
+#include "ort_runtime.h"
+#include "session_registry.h"
+#include "tensor_convert.h"
+
+namespace weir {
+namespace {
+
+Napi::Error ToJsError(Napi::Env env, const std::string& code, const std::string& message) {
+  auto error = Napi::Error::New(env, message);
+  error.Set("code", code);
+  return error;
+}
+
+// Runs `body`, rethrowing C++ failures as coded JavaScript errors.
+template <typename Body>
+Napi::Value Guarded(Napi::Env env, Body body) {
+  try {
+    return body();
+  } catch (const CodedError& e) {
+    throw ToJsError(env, e.code(), e.what());
+  } catch (const Ort::Exception& e) {
+    throw ToJsError(env, OrtErrorCodeName(e.GetOrtErrorCode()), e.what());
+  } catch (const std::bad_alloc&) {
+    throw ToJsError(env, "WEIR_OUT_OF_MEMORY", "out of memory");
+  }
+}
+
+std::string StringArgument(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  if (!info[index].IsString()) throw CodedError("WEIR_BAD_ARGUMENT", std::string(name) + " must be a string");
+  return info[index].As<Napi::String>().Utf8Value();
+}
+
+GraphOptimizationLevel ParseOptimization(const std::string& level) {
+  if (level == "disable") return ORT_DISABLE_ALL;
+  if (level == "basic") return ORT_ENABLE_BASIC;
+  if (level == "extended") return ORT_ENABLE_EXTENDED;
+  if (level == "all") return ORT_ENABLE_ALL;
+  throw CodedError("WEIR_BAD_ARGUMENT",
+                   "graphOptimization must be 'disable', 'basic', 'extended' or 'all', got '" + level + "'");
+}
+
+// The JavaScript side validated these; here they are only copied out.
+SessionConfig ReadSessionConfig(const Napi::Value& value) {
+  SessionConfig config;
+  if (!value.IsObject()) return config;
+  auto options = value.As<Napi::Object>();
+  auto int_option = [&](const char* key, int fallback) {
+    Napi::Value v = options.Get(key);
+    return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : fallback;
+  };
+  auto string_option = [&](const char* key, const char* fallback) {
+    Napi::Value v = options.Get(key);
+    return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string(fallback);
+  };
+  config.intra_op_threads = int_option("intraOpThreads", config.intra_op_threads);
+  config.inter_op_threads = int_option("interOpThreads", config.inter_op_threads);
+  config.optimization = ParseOptimization(string_option("graphOptimization", "all"));
+  config.execution_provider = string_option("executionProvider", "cpu");
+  config.device_id = int_option("deviceId", 0);
+  Napi::Value fallback = options.Get("cpuFallback");
+  config.cpu_fallback = fallback.IsBoolean() && fallback.As<Napi::Boolean>().Value();
+  return config;
+}
+
+// Loads a session on the libuv pool, so that a large model does not stall
+// the calling thread's event loop.
+class LoadSessionWorker : public Napi::AsyncWorker {
+ public:
+  LoadSessionWorker(Napi::Env env, std::string key, std::string path, SessionConfig config)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), key_(std::move(key)),
+        path_(std::move(path)), config_(std::move(config)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      session_ = SessionRegistry::Instance().Load(key_, path_, config_);
+    } catch (const CodedError& e) {
+      code_ = e.code();
+      SetError(e.what());
+    } catch (const std::exception& e) {
+      code_ = "WEIR_INTERNAL";
+      SetError(e.what());
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    auto result = Napi::Object::New(env);
+    result.Set("key", key_);
+    result.Set("provider", session_->provider());
+    result.Set("fallbackReason", session_->fallback_reason().empty()
+                                     ? env.Null()
+                                     : Napi::Value(Napi::String::New(env, session_->fallback_reason())));
+    auto write_specs = [&](const std::vector<ValueSpec>& specs) {
+      auto array = Napi::Array::New(env, specs.size());
+      for (size_t i = 0; i < specs.size(); ++i) array.Set(i, WriteValueSpec(env, specs[i]));
+      return array;
+    };
+    result.Set("inputs", write_specs(session_->inputs()));
+    result.Set("outputs", write_specs(session_->outputs()));
+    deferred_.Resolve(result);
+  }
+
+  void OnError(const Napi::Error& error) override {
+    deferred_.Reject(ToJsError(Env(), code_, error.Message()).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string key_;
+  std::string path_;
+  SessionConfig config_;
+  std::string code_;
+  std::shared_ptr<ModelSession> session_;
+};
+
+}  // namespace
+}  // namespace weir
+
+using namespace weir;  // NODE_API_ADDON needs an unqualified class name
+
+class WeirAddon : public Napi::Addon<WeirAddon> {
+ public:
+  WeirAddon(Napi::Env env, Napi::Object exports) {
+    DefineAddon(exports, {
+                             InstanceMethod("initRuntime", &WeirAddon::InitRuntimeJs),
+                             InstanceMethod("loadSession", &WeirAddon::LoadSession),
+                             InstanceMethod("releaseSession", &WeirAddon::ReleaseSession),
+                             InstanceMethod("run", &WeirAddon::Run),
+                             InstanceMethod("sessions", &WeirAddon::Sessions),
+                             InstanceMethod("liveSessionCount", &WeirAddon::LiveSessionCount),
+                         });
+  }
+
+ private:
+  // initRuntime(libraryPath) -> { libraryPath, version, apiVersion }
+  Napi::Value InitRuntimeJs(const Napi::CallbackInfo& info) {
+    return Guarded(info.Env(), [&]() -> Napi::Value {
+      RuntimeInfo runtime = InitRuntime(StringArgument(info, 0, "libraryPath"));
+      auto result = Napi::Object::New(info.Env());
+      result.Set("libraryPath", runtime.library_path);
+      result.Set("version", runtime.version);
+      result.Set("apiVersion", runtime.api_version);
+      return result;
+    });
+  }
+
+  // loadSession(key, modelPath, options) -> Promise<SessionInfo>
+  Napi::Value LoadSession(const Napi::CallbackInfo& info) {
+    return Guarded(info.Env(), [&]() -> Napi::Value {
+      RuntimeEnv();  // fail fast, on the calling thread, before the runtime exists
+      auto* worker = new LoadSessionWorker(info.Env(), StringArgument(info, 0, "key"),
+                                           StringArgument(info, 1, "modelPath"), ReadSessionConfig(info[2]));
+      Napi::Promise promise = worker->Promise();
+      worker->Queue();
+      return promise;
+    });
+  }
+
+  // releaseSession(key) -> references left
+  Napi::Value ReleaseSession(const Napi::CallbackInfo& info) {
+    return Guarded(info.Env(), [&]() -> Napi::Value {
+      return Napi::Number::New(info.Env(), SessionRegistry::Instance().Release(StringArgument(info, 0, "key")));
+    });
+  }
+
+  // run(key, inputs, outputNames?) -> { outputs, runNs, runCpuNs }
+  Napi::Value Run(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return Guarded(env, [&]() -> Napi::Value {
+      std::shared_ptr<ModelSession> session = SessionRegistry::Instance().Find(StringArgument(info, 0, "key"));
+      if (!info[1].IsArray()) throw CodedError("WEIR_BAD_TENSOR", "inputs must be an array of tensors");
+      auto input_array = info[1].As<Napi::Array>();
+      std::vector<InputTensor> inputs;
+      inputs.reserve(input_array.Length());
+      for (uint32_t i = 0; i < input_array.Length(); ++i) {
+        inputs.push_back(ReadInputTensor(*session, input_array.Get(i), i));
+      }
+      std::vector<size_t> outputs = ReadOutputSelection(*session, info[2]);
+
+      RunResult result = session->Run(inputs, std::move(outputs));
+
+      auto output_array = Napi::Array::New(env, result.values.size());
+      for (size_t i = 0; i < result.values.size(); ++i) {
+        output_array.Set(i, WriteOutputTensor(env, session->outputs()[result.output_indices[i]], result.values[i]));
+      }
+      auto object = Napi::Object::New(env);
+      object.Set("outputs", output_array);
+      object.Set("runNs", Napi::Number::New(env, static_cast<double>(result.run_ns)));
+      object.Set("runCpuNs", Napi::Number::New(env, static_cast<double>(result.run_cpu_ns)));
+      return object;
+    });
+  }
+
+  // sessions() -> [{ key, modelPath, references }]
+  Napi::Value Sessions(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto list = SessionRegistry::Instance().List();
+    auto array = Napi::Array::New(env, list.size());
+    for (size_t i = 0; i < list.size(); ++i) {
+      auto entry = Napi::Object::New(env);
+      entry.Set("key", list[i].key);
+      entry.Set("modelPath", list[i].model_path);
+      entry.Set("references", list[i].references);
+      array.Set(i, entry);
+    }
+    return array;
+  }
+
+  // liveSessionCount() -> sessions not yet destroyed (registered or still running)
+  Napi::Value LiveSessionCount(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(ModelSession::LiveCount()));
+  }
+};
+
+NODE_API_ADDON(WeirAddon)
