@@ -1,0 +1,170 @@
+/**
+ * The one API both front ends call: health, metadata, readiness and
+ * inference. It owns the model repository and the worker pool; front ends
+ * only translate a protocol into these calls and back.
+ */
+import { createRequire } from 'node:module';
+
+import { type ThreadPlan, type ThreadRequest, planThreads } from '../config/threads.js';
+import { WeirError } from '../errors.js';
+import { nativeAddon, runtimeInfo } from '../native/addon.js';
+import type { ModelVersion, ServedVersion, VersionState } from '../repository/model-version.js';
+import { type Model, ModelRepository } from '../repository/repository.js';
+import type { Tensor } from '../tensors/tensor.js';
+import { WorkerPool } from '../workers/pool.js';
+import { type ModelMetadata, effectiveConfig, modelMetadata } from './model-views.js';
+import { validateRequest } from './validate-request.js';
+
+const { version: WEIR_VERSION } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+export interface CoreOptions extends ThreadRequest {
+  modelRepository: string;
+}
+
+export interface InferRequest {
+  model: string;
+  /** A V2 version string ("2") or number; absent: the newest READY version. */
+  version?: string | number;
+  id?: string;
+  inputs: Tensor[];
+  /** Outputs to return; absent: all of them. */
+  outputs?: string[];
+}
+
+export interface InferResponse {
+  model_name: string;
+  model_version: string;
+  id?: string;
+  outputs: Tensor[];
+}
+
+export interface VersionStatus {
+  model: string;
+  version: number | null;
+  state: VersionState;
+  reason: string | null;
+}
+
+export class InferenceCore {
+  private stopping = false;
+
+  private constructor(
+    readonly repository: ModelRepository,
+    readonly pool: WorkerPool,
+    readonly threads: ThreadPlan,
+  ) {}
+
+  /** Loads the runtime and the repository and starts the workers. */
+  static async start(options: CoreOptions): Promise<InferenceCore> {
+    const threads = planThreads(options);
+    const repository = new ModelRepository(options.modelRepository, { addon: nativeAddon(), threads });
+    await repository.loadAll();
+    return new InferenceCore(repository, new WorkerPool({ workers: threads.workers }), threads);
+  }
+
+  live(): boolean {
+    return !this.stopping;
+  }
+
+  ready(): boolean {
+    return !this.stopping;
+  }
+
+  serverMetadata(): { name: string; version: string; extensions: string[]; onnxruntime: string } {
+    return { name: 'weir', version: WEIR_VERSION, extensions: [], onnxruntime: runtimeInfo().version };
+  }
+
+  modelReady(name: string, version?: string | number): boolean {
+    const model = this.findModel(name);
+    if (version === undefined) return model.readyVersions().length > 0;
+    return this.findVersion(model, version).state === 'READY';
+  }
+
+  modelMetadata(name: string, version?: string | number): ModelMetadata {
+    const model = this.findModel(name);
+    return modelMetadata(model, this.servedVersion(model, version));
+  }
+
+  modelConfig(name: string, version?: string | number): Record<string, unknown> {
+    return effectiveConfig(this.servedVersion(this.findModel(name), version));
+  }
+
+  /** Every model version and its lifecycle state, for logs and status pages. */
+  status(): VersionStatus[] {
+    return this.repository.list().flatMap((model): VersionStatus[] => {
+      if (model.versions.size === 0) {
+        return [{ model: model.name, version: null, state: 'UNAVAILABLE', reason: model.reason }];
+      }
+      return [...model.versions.values()]
+        .sort((a, b) => a.version - b.version)
+        .map((v) => ({ model: model.name, version: v.version, state: v.state, reason: v.reason?.message ?? null }));
+    });
+  }
+
+  async infer(request: InferRequest): Promise<InferResponse> {
+    if (this.stopping) throw new WeirError('WEIR_SERVER_STOPPING', 'the server is shutting down');
+    if (!Array.isArray(request.inputs)) throw new WeirError('WEIR_BAD_ARGUMENT', 'inputs must be an array of tensors');
+    const entry = this.versionToServe(request.model, request.version);
+    const served = entry.acquire();
+    try {
+      const outputs = validateRequest(served, request.inputs, request.outputs);
+      const result = await this.pool.run({ sessionKey: served.sessionKey, inputs: request.inputs, outputs });
+      return {
+        model_name: served.model,
+        model_version: String(served.version),
+        ...(request.id !== undefined && { id: request.id }),
+        outputs: result.outputs,
+      };
+    } finally {
+      entry.release();
+    }
+  }
+
+  /** Refuses new requests, waits for those in flight, unloads, stops the workers. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await this.repository.unloadAll();
+    await this.pool.close();
+  }
+
+  private findModel(name: string): Model {
+    const model = this.repository.model(name);
+    if (!model) throw new WeirError('WEIR_MODEL_NOT_FOUND', `no model named '${name}' is in the repository`);
+    return model;
+  }
+
+  private findVersion(model: Model, version: string | number): ModelVersion {
+    const text = String(version);
+    if (!/^[1-9]\d*$/.test(text)) {
+      throw new WeirError('WEIR_BAD_ARGUMENT', `version '${text}' of model '${model.name}' is not a positive integer`);
+    }
+    const entry = model.versions.get(Number(text));
+    if (!entry) {
+      const known = [...model.versions.keys()].sort((a, b) => a - b).join(', ') || 'none';
+      throw new WeirError('WEIR_VERSION_NOT_FOUND', `model '${model.name}' has no version ${text}; its versions: ${known}`);
+    }
+    return entry;
+  }
+
+  /** The explicit version, else the newest READY one. */
+  private versionToServe(name: string, version: string | number | undefined): ModelVersion {
+    const model = this.findModel(name);
+    if (version !== undefined && version !== '') return this.findVersion(model, version);
+    const newest = model.readyVersions()[0];
+    if (!newest) {
+      const why = model.reason ?? this.status().filter((s) => s.model === name).map((s) => `version ${s.version} is ${s.state}${s.reason ? ` (${s.reason})` : ''}`).join('; ');
+      throw new WeirError('WEIR_MODEL_UNAVAILABLE', `model '${name}' has no ready version: ${why}`);
+    }
+    return model.versions.get(newest.version) as ModelVersion;
+  }
+
+  private servedVersion(model: Model, version: string | number | undefined): ServedVersion {
+    const entry = version === undefined || version === '' ? this.versionToServe(model.name, undefined) : this.findVersion(model, version);
+    const served = entry.ready;
+    if (!served) {
+      throw new WeirError('WEIR_MODEL_UNAVAILABLE', `model '${model.name}' version ${entry.version} is ${entry.state}${entry.reason ? `: ${entry.reason.message}` : ''}`);
+    }
+    return served;
+  }
+}

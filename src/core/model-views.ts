@@ -1,0 +1,75 @@
+/**
+ * What the core reports about models, in the KServe V2 shapes (metadata) and
+ * Triton's (the effective config): plain objects, ready to serialise.
+ */
+import type { Model } from '../repository/repository.js';
+import type { ServedVersion } from '../repository/model-version.js';
+import type { TensorSpec } from '../repository/signature.js';
+
+export const PLATFORM = 'onnxruntime_onnx';
+
+export interface TensorMetadata {
+  name: string;
+  datatype: string;
+  shape: number[];
+}
+
+export interface ModelMetadata {
+  name: string;
+  versions: string[];
+  platform: string;
+  inputs: TensorMetadata[];
+  outputs: TensorMetadata[];
+}
+
+export function modelMetadata(model: Model, served: ServedVersion): ModelMetadata {
+  const tensor = ({ name, datatype, shape }: TensorSpec): TensorMetadata => ({ name, datatype, shape: [...shape] });
+  return {
+    name: model.name,
+    versions: model.readyVersions().map((v) => String(v.version)),
+    platform: PLATFORM,
+    inputs: served.signature.inputs.map(tensor),
+    outputs: served.signature.outputs.map(tensor),
+  };
+}
+
+/** The config a version actually runs with, in Triton's field names. */
+export function effectiveConfig(served: ServedVersion): Record<string, unknown> {
+  const { signature, batching, config, sessionOptions } = served;
+  const declaration = ({ name, datatype, shape }: TensorSpec) => ({
+    name,
+    data_type: `TYPE_${datatype === 'BYTES' ? 'STRING' : datatype}`,
+    dims: signature.maxBatchSize > 0 ? shape.slice(1) : [...shape],
+  });
+  const policy = config.versionPolicy;
+  return {
+    name: served.model,
+    platform: PLATFORM,
+    backend: 'onnxruntime',
+    max_batch_size: signature.maxBatchSize,
+    input: signature.inputs.map(declaration),
+    output: signature.outputs.map(declaration),
+    ...(batching && {
+      dynamic_batching: {
+        preferred_batch_size: batching.preferredBatchSize,
+        max_queue_delay_microseconds: batching.maxQueueDelayMicroseconds,
+        max_queue_size: batching.maxQueueSize,
+      },
+    }),
+    version_policy:
+      policy.kind === 'all'
+        ? { all: {} }
+        : policy.kind === 'latest'
+          ? { latest: { num_versions: policy.numVersions } }
+          : { specific: { versions: policy.versions } },
+    runtime: {
+      intra_op_threads: sessionOptions.intraOpThreads,
+      inter_op_threads: sessionOptions.interOpThreads,
+      graph_optimization: sessionOptions.graphOptimization,
+      execution_provider: sessionOptions.executionProvider,
+      device_id: sessionOptions.deviceId,
+      cpu_fallback: sessionOptions.cpuFallback,
+      active_execution_provider: served.provider,
+    },
+  };
+}
