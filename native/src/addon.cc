@@ -176,7 +176,8 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
   Napi::Value Run(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return Guarded(env, [&]() -> Napi::Value {
-      std::shared_ptr<ModelSession> session = SessionRegistry::Instance().Find(StringArgument(info, 0, "key"));
+      if (!info[0].IsString()) throw CodedError("WEIR_BAD_ARGUMENT", "key must be a string");
+      std::shared_ptr<ModelSession> session = SessionRegistry::Instance().Find(std::string(Utf8(info[0]).view()));
       if (!info[1].IsArray()) throw CodedError("WEIR_BAD_TENSOR", "inputs must be an array of tensors");
       auto input_array = info[1].As<Napi::Array>();
       std::vector<InputTensor> inputs;

@@ -12,15 +12,16 @@ namespace {
 
 [[noreturn]] void BadTensor(const std::string& message) { throw CodedError("WEIR_BAD_TENSOR", message); }
 
-std::vector<int64_t> ReadShape(const Napi::Value& value, const std::string& field) {
-  if (!value.IsArray()) BadTensor(field + " must be an array of non-negative integers");
+std::vector<int64_t> ReadShape(const Napi::Value& value, size_t position) {
+  auto field = [position] { return "inputs[" + std::to_string(position) + "].shape"; };
+  if (!value.IsArray()) BadTensor(field() + " must be an array of non-negative integers");
   auto array = value.As<Napi::Array>();
   std::vector<int64_t> shape(array.Length());
   for (uint32_t i = 0; i < array.Length(); ++i) {
     Napi::Value dim = array.Get(i);
     double d = dim.IsNumber() ? dim.As<Napi::Number>().DoubleValue() : -1;
     if (!(d >= 0) || d != std::floor(d) || d > static_cast<double>(std::numeric_limits<int32_t>::max())) {
-      BadTensor(field + "[" + std::to_string(i) + "] must be a non-negative integer");
+      BadTensor(field() + "[" + std::to_string(i) + "] must be a non-negative integer");
     }
     shape[i] = static_cast<int64_t>(d);
   }
@@ -68,27 +69,42 @@ Napi::Array ShapeArray(Napi::Env env, const std::vector<int64_t>& shape) {
 
 }  // namespace
 
+Utf8::Utf8(const Napi::Value& value) {
+  if (!value.IsString()) return;
+  size_t length = 0;
+  napi_get_value_string_utf8(value.Env(), value, nullptr, 0, &length);
+  char* target = inline_;
+  if (length >= sizeof(inline_)) {
+    heap_.resize(length + 1);
+    target = heap_.data();
+  }
+  napi_get_value_string_utf8(value.Env(), value, target, length + 1, &length);
+  view_ = std::string_view(target, length);
+}
+
 InputTensor ReadInputTensor(const ModelSession& session, const Napi::Value& value, size_t position) {
-  const std::string field = "inputs[" + std::to_string(position) + "]";
-  if (!value.IsObject()) BadTensor(field + " must be an object { name, datatype, shape, data }");
+  // Built only on failure: the run path allocates nothing it does not need.
+  auto field = [position] { return "inputs[" + std::to_string(position) + "]"; };
+  if (!value.IsObject()) BadTensor(field() + " must be an object { name, datatype, shape, data }");
   auto object = value.As<Napi::Object>();
 
   Napi::Value name_value = object.Get("name");
-  if (!name_value.IsString()) BadTensor(field + ".name must be a string");
-  const std::string name = name_value.As<Napi::String>().Utf8Value();
+  if (!name_value.IsString()) BadTensor(field() + ".name must be a string");
+  const Utf8 name_utf8(name_value);
+  const std::string_view name = name_utf8.view();
   const int index = session.InputIndex(name);
-  if (index < 0) BadTensor(field + ".name: the model has no input named '" + name + "'");
+  if (index < 0) BadTensor(field() + ".name: the model has no input named '" + std::string(name) + "'");
   const ValueSpec& spec = session.inputs()[static_cast<size_t>(index)];
 
-  Napi::Value datatype_value = object.Get("datatype");
-  const std::string datatype = datatype_value.IsString() ? datatype_value.As<Napi::String>().Utf8Value() : "";
+  const Utf8 datatype_utf8(object.Get("datatype"));
+  const std::string_view datatype = datatype_utf8.view();
   const DataType* dtype = FindByV2Name(datatype);
   if (dtype == nullptr || dtype != spec.dtype) {
-    BadTensor(field + ".datatype: input '" + name + "' expects " +
-              std::string(spec.dtype ? spec.dtype->v2_name : spec.type) + ", got '" + datatype + "'");
+    BadTensor(field() + ".datatype: input '" + spec.name + "' expects " +
+              std::string(spec.dtype ? spec.dtype->v2_name : spec.type) + ", got '" + std::string(datatype) + "'");
   }
 
-  InputTensor input{static_cast<size_t>(index), dtype, ReadShape(object.Get("shape"), field + ".shape"), nullptr, 0};
+  InputTensor input{static_cast<size_t>(index), dtype, ReadShape(object.Get("shape"), position), nullptr, 0};
   Napi::Value data = object.Get("data");
   if (data.IsTypedArray()) {
     auto array = data.As<Napi::TypedArray>();
@@ -99,14 +115,14 @@ InputTensor ReadInputTensor(const ModelSession& session, const Napi::Value& valu
     input.data = static_cast<uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset();
     input.byte_length = view.ByteLength();
   } else {
-    BadTensor(field + ".data must be a TypedArray or DataView over the tensor's bytes");
+    BadTensor(field() + ".data must be a TypedArray or DataView over the tensor's bytes");
   }
 
   const size_t count = ElementCount(input.shape);
-  if (count == std::numeric_limits<size_t>::max()) BadTensor(field + ".shape describes a tensor too large to hold");
+  if (count == std::numeric_limits<size_t>::max()) BadTensor(field() + ".shape describes a tensor too large to hold");
   if (dtype->element_size > 0 && input.byte_length != count * dtype->element_size) {
-    BadTensor(field + ".data holds " + std::to_string(input.byte_length) + " bytes; shape and " + datatype +
-              " need " + std::to_string(count * dtype->element_size));
+    BadTensor(field() + ".data holds " + std::to_string(input.byte_length) + " bytes; shape and " +
+              std::string(datatype) + " need " + std::to_string(count * dtype->element_size));
   }
   return input;
 }
@@ -158,8 +174,8 @@ Napi::Object WriteOutputTensor(Napi::Env env, const ValueSpec& spec, const Ort::
   }
 
   auto object = Napi::Object::New(env);
-  object.Set("name", spec.name);
-  object.Set("datatype", std::string(dtype->v2_name));
+  object.Set("name", Napi::String::New(env, spec.name));
+  object.Set("datatype", Napi::String::New(env, dtype->v2_name.data(), dtype->v2_name.size()));
   object.Set("shape", ShapeArray(env, shape));
   object.Set("data", data);
   return object;

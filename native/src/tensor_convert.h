@@ -5,9 +5,27 @@
 
 #include <napi.h>
 
+#include <string>
+#include <string_view>
+
 #include "model_session.h"
 
 namespace weir {
+
+// A JavaScript string's UTF-8 bytes, kept on the stack when short (empty
+// when the value is not a string).
+class Utf8 {
+ public:
+  explicit Utf8(const Napi::Value& value);
+  Utf8(const Utf8&) = delete;
+  Utf8& operator=(const Utf8&) = delete;
+  std::string_view view() const { return view_; }
+
+ private:
+  char inline_[128];
+  std::string heap_;
+  std::string_view view_;
+};
 
 // Reads `{ name, datatype, shape, data }` (inputs[position]) into a view,
 // checking it against the session's signature. Throws WEIR_BAD_TENSOR.

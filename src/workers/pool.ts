@@ -1,11 +1,18 @@
 /**
  * The pool of inference worker threads (piscina). Inference runs only here,
- * never on the main thread. A task carries a whole batch: one task's round
- * trip costs far more than a small model's run, so it is paid once per batch.
- * Input bytes move to the worker by transfer (or are shared when they live in
- * a SharedArrayBuffer); output bytes come back by transfer.
+ * never on the main thread.
+ *
+ * A piscina task costs tens of microseconds of CPU to post and answer, more
+ * than a small model's whole run, so the pool pays it as rarely as it can:
+ * each worker has at most one task in flight, and batches that arrive while
+ * every worker is busy wait here, then leave together as one task. An idle
+ * pool adds no wait; a busy one amortises the cost over many batches.
+ *
+ * Input bytes move to the worker by transfer (or are shared when they live
+ * in a SharedArrayBuffer); output bytes come back by transfer.
  */
 import { fileURLToPath } from 'node:url';
+import type { Worker } from 'node:worker_threads';
 
 import { Piscina } from 'piscina';
 
@@ -16,46 +23,84 @@ import type { RunReply, RunTask } from './task.js';
 
 export interface PoolOptions {
   workers: number;
+  /** Most batches sent to a worker as one task. */
+  maxBatchesPerTask?: number;
+}
+
+interface PendingBatch {
+  task: RunTask;
+  transferList: ArrayBuffer[];
+  resolve: (result: RunResult) => void;
+  reject: (error: Error) => void;
 }
 
 export class WorkerPool {
-  private readonly piscina: Piscina<RunTask, RunReply>;
+  private readonly piscina: Piscina<RunTask[], RunReply[]>;
+  private readonly workerCount: number;
+  private readonly maxBatchesPerTask: number;
+  private readonly waiting: PendingBatch[] = [];
+  private tasksInFlight = 0;
 
   constructor(options: PoolOptions) {
+    this.workerCount = options.workers;
+    this.maxBatchesPerTask = options.maxBatchesPerTask ?? 32;
     this.piscina = new Piscina({
       filename: fileURLToPath(new URL('./worker.js', import.meta.url)),
       minThreads: options.workers,
       maxThreads: options.workers,
       idleTimeout: Number.POSITIVE_INFINITY,
-      // The batcher above bounds what is queued; the pool's own queue must
-      // never be the one that refuses.
-      maxQueue: Number.POSITIVE_INFINITY as number,
+      recordTiming: false,
     });
-    // A worker that dies is replaced by piscina; its task is rejected below.
+    // A worker that dies is replaced by piscina; its task is rejected in dispatch().
     this.piscina.on('error', () => {});
   }
 
   /** Runs one batch in a worker. The inputs' buffers are moved: do not reuse them. */
-  async run(task: RunTask, signal?: AbortSignal): Promise<RunResult> {
-    const transferList = task.inputs.map(movableBuffer).filter((b): b is ArrayBuffer => b !== null);
-    let reply: RunReply;
-    try {
-      reply = await this.piscina.run(task, { transferList, signal: signal ?? null });
-    } catch (error) {
-      if ((error as Error).name === 'AbortError') throw error;
-      throw new WeirError('WEIR_WORKER_EXITED', `the inference worker failed: ${(error as Error).message}`);
+  run(task: RunTask): Promise<RunResult> {
+    return new Promise((resolve, reject) => {
+      const transferList = task.inputs.map(movableBuffer).filter((b): b is ArrayBuffer => b !== null);
+      this.waiting.push({ task, transferList, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    while (this.tasksInFlight < this.workerCount && this.waiting.length > 0) {
+      // Share what waits across the workers rather than hand it all to the first free one.
+      const take = Math.min(this.maxBatchesPerTask, Math.ceil(this.waiting.length / this.workerCount));
+      const group = this.waiting.splice(0, take);
+      this.tasksInFlight += 1;
+      this.piscina
+        .run(
+          group.map((pending) => pending.task),
+          { transferList: group.flatMap((pending) => pending.transferList) },
+        )
+        .then(
+          (replies) => group.forEach((pending, i) => settle(pending, replies[i] as RunReply)),
+          (error: Error) => {
+            const failure = new WeirError('WEIR_WORKER_EXITED', `the inference worker failed: ${error.message}`);
+            for (const pending of group) pending.reject(failure);
+          },
+        )
+        .finally(() => {
+          this.tasksInFlight -= 1;
+          this.dispatch();
+        });
     }
-    if (!reply.ok) throw new WeirError(reply.code, reply.message);
-    return reply;
   }
 
   get workers(): number {
-    return this.piscina.threads.length;
+    return this.workerCount;
   }
 
   /** The worker threads themselves (tests terminate one mid-run). */
-  get threads(): readonly import('node:worker_threads').Worker[] {
+  get threads(): readonly Worker[] {
     return this.piscina.threads;
+  }
+
+  /** Batches waiting for a free worker. */
+  get queuedBatches(): number {
+    return this.waiting.length;
   }
 
   /** Fraction of time the workers were busy since start (0..1). */
@@ -66,6 +111,11 @@ export class WorkerPool {
   async close(): Promise<void> {
     await this.piscina.close();
   }
+}
+
+function settle(pending: PendingBatch, reply: RunReply): void {
+  if (reply.ok) pending.resolve(reply);
+  else pending.reject(new WeirError(reply.code, reply.message));
 }
 
 /**

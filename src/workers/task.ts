@@ -1,7 +1,7 @@
 import type { ErrorCode } from '../errors.js';
 import type { Tensor } from '../tensors/tensor.js';
 
-/** One batch for one model version, as sent to a worker. */
+/** One batch for one model version. */
 export interface RunTask {
   sessionKey: string;
   inputs: Tensor[];
@@ -10,8 +10,8 @@ export interface RunTask {
 }
 
 /**
- * A worker's answer. Failures come back as data, not as thrown errors:
- * structured cloning drops an Error's `code`.
+ * A worker's answer to one batch. Failures come back as data, not as thrown
+ * errors: structured cloning drops an Error's `code`.
  */
 export type RunReply =
   | { ok: true; outputs: Tensor[]; runNs: number; runCpuNs: number }

@@ -1,7 +1,8 @@
 /**
- * The worker-thread side of the pool: runs one batch through the native
- * addon, synchronously (this thread has nothing else to do meanwhile), and
- * hands the output buffers back by transfer.
+ * The worker-thread side of the pool: runs the batches of one task through
+ * the native addon, one after another and synchronously (this thread has
+ * nothing else to do meanwhile), and hands the output buffers back by
+ * transfer. One batch failing does not fail the others.
  */
 import { Piscina } from 'piscina';
 
@@ -11,16 +12,18 @@ import type { RunReply, RunTask } from './task.js';
 
 const addon = nativeAddon();
 
-export default function runBatch(task: RunTask): RunReply | object {
-  let reply: RunReply;
+function runOne(task: RunTask): RunReply {
   try {
-    reply = { ok: true, ...addon.run(task.sessionKey, task.inputs, task.outputs) };
+    return { ok: true, ...addon.run(task.sessionKey, task.inputs, task.outputs) };
   } catch (error) {
     const { code, message } = toWeirError(error);
-    return { ok: false, code, message } satisfies RunReply;
+    return { ok: false, code, message };
   }
-  return Piscina.move(({
-    [Piscina.transferableSymbol]: reply.outputs.map((tensor) => tensor.data.buffer),
-    [Piscina.valueSymbol]: reply,
-  }) as unknown as Parameters<typeof Piscina.move>[0]);
+}
+
+export default function runBatches(tasks: RunTask[]): unknown {
+  const replies = tasks.map(runOne);
+  const buffers = replies.flatMap((reply) => (reply.ok ? reply.outputs.map((tensor) => tensor.data.buffer) : []));
+  const transferable = { [Piscina.transferableSymbol]: buffers, [Piscina.valueSymbol]: replies };
+  return Piscina.move(transferable as unknown as Parameters<typeof Piscina.move>[0]);
 }
