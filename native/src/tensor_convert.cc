@@ -106,14 +106,15 @@ InputTensor ReadInputTensor(const ModelSession& session, const Napi::Value& valu
 
   InputTensor input{static_cast<size_t>(index), dtype, ReadShape(object.Get("shape"), position), nullptr, 0};
   Napi::Value data = object.Get("data");
+  // The raw N-API calls also accept views over a SharedArrayBuffer, whose
+  // buffer node-addon-api's ArrayBuffer wrapper rejects.
   if (data.IsTypedArray()) {
-    auto array = data.As<Napi::TypedArray>();
-    input.data = static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
-    input.byte_length = array.ByteLength();
+    napi_typedarray_type type;
+    size_t length = 0;
+    napi_get_typedarray_info(data.Env(), data, &type, &length, &input.data, nullptr, nullptr);
+    input.byte_length = length * data.As<Napi::TypedArray>().ElementSize();
   } else if (data.IsDataView()) {
-    auto view = data.As<Napi::DataView>();
-    input.data = static_cast<uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset();
-    input.byte_length = view.ByteLength();
+    napi_get_dataview_info(data.Env(), data, &input.byte_length, &input.data, nullptr, nullptr);
   } else {
     BadTensor(field() + ".data must be a TypedArray or DataView over the tensor's bytes");
   }

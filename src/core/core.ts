@@ -36,6 +36,8 @@ export interface InferResponse {
   model_version: string;
   id?: string;
   outputs: Tensor[];
+  /** Time inside ONNX Runtime for the batch that carried this request (not part of the V2 response). */
+  compute: { wallNs: number; cpuNs: number };
 }
 
 export interface VersionStatus {
@@ -114,6 +116,7 @@ export class InferenceCore {
         model_version: String(served.version),
         ...(request.id !== undefined && { id: request.id }),
         outputs: result.outputs,
+        compute: { wallNs: result.runNs, cpuNs: result.runCpuNs },
       };
     } finally {
       entry.release();

@@ -2,11 +2,14 @@
  * The pool of inference worker threads (piscina). Inference runs only here,
  * never on the main thread.
  *
- * A piscina task costs tens of microseconds of CPU to post and answer, more
- * than a small model's whole run, so the pool pays it as rarely as it can:
- * each worker has at most one task in flight, and batches that arrive while
- * every worker is busy wait here, then leave together as one task. An idle
- * pool adds no wait; a busy one amortises the cost over many batches.
+ * A piscina task costs tens of microseconds of CPU to post and answer (a
+ * structured clone and a thread wake-up on each side), more than a small
+ * model's whole run, so the pool pays it as rarely as it can: batches are
+ * dispatched once per event-loop turn (setImmediate), so that those that
+ * arrive in one turn leave together; each worker has at most one task in
+ * flight; and batches that arrive while every worker is busy wait here and
+ * leave together when one frees up. An idle pool adds at most one loop turn
+ * of wait; a busy one amortises the cost over many batches.
  *
  * Input bytes move to the worker by transfer (or are shared when they live
  * in a SharedArrayBuffer); output bytes come back by transfer.
@@ -40,6 +43,7 @@ export class WorkerPool {
   private readonly maxBatchesPerTask: number;
   private readonly waiting: PendingBatch[] = [];
   private tasksInFlight = 0;
+  private dispatchScheduled = false;
 
   constructor(options: PoolOptions) {
     this.workerCount = options.workers;
@@ -60,6 +64,15 @@ export class WorkerPool {
     return new Promise((resolve, reject) => {
       const transferList = task.inputs.map(movableBuffer).filter((b): b is ArrayBuffer => b !== null);
       this.waiting.push({ task, transferList, resolve, reject });
+      this.scheduleDispatch();
+    });
+  }
+
+  private scheduleDispatch(): void {
+    if (this.dispatchScheduled) return;
+    this.dispatchScheduled = true;
+    setImmediate(() => {
+      this.dispatchScheduled = false;
       this.dispatch();
     });
   }
@@ -84,7 +97,7 @@ export class WorkerPool {
         )
         .finally(() => {
           this.tasksInFlight -= 1;
-          this.dispatch();
+          this.scheduleDispatch();
         });
     }
   }

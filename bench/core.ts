@@ -1,0 +1,168 @@
+/**
+ * Micro-benchmark of the inference core (worker pool + native addon) against
+ * raw onnxruntime-node in-process, measured in one run, printed as one JSON
+ * object. Same ORT thread count on both sides: the core's workers × intra-op
+ * threads equals raw onnxruntime-node's intra-op threads.
+ *
+ *   npm run bench:core                  BENCH_SECONDS=1.5 per measurement
+ *   BENCH_SECONDS=0.2 npm run bench:core (smoke)
+ *   BENCH_WORKERS, BENCH_DEPTH: workers (default: cores) and requests in flight (default 8)
+ *
+ * The fixed cost is the CPU time (main thread plus workers) the core spends
+ * per batch beyond ONNX Runtime's own Run, on the tabular model at batch 1:
+ * (process CPU time - the CPU time workers spent inside Run) / batches.
+ * Inputs live in SharedArrayBuffers, so the driver copies nothing per request.
+ */
+import { availableParallelism, cpus } from 'node:os';
+import { join } from 'node:path';
+
+import ort from 'onnxruntime-node';
+
+import { InferenceCore } from '../dist/index.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 1.5);
+const WORKERS = Number(process.env.BENCH_WORKERS ?? availableParallelism());
+const DEPTH = Number(process.env.BENCH_DEPTH ?? 8);
+const BATCHES = [1, 8, 32, 128];
+const MODELS_DIR = join(import.meta.dirname, '..', 'models');
+
+const MODELS = {
+  tabular: { version: '1', input: 'features', rowShape: [32] },
+  cnn: { version: '1', input: 'image', rowShape: [3, 32, 32] },
+} as const;
+type ModelName = keyof typeof MODELS;
+
+/** Seeded inputs; in shared memory they reach workers without a copy or a transfer. */
+function seededInput(rows: number, rowShape: readonly number[], seed: number, shared: boolean): Float32Array {
+  const length = rows * rowShape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(shared ? new SharedArrayBuffer(length * 4) : new ArrayBuffer(length * 4));
+  let s = seed;
+  for (let i = 0; i < length; i++) {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    data[i] = s / 2 ** 31 - 1;
+  }
+  return data;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? 0 : (sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number);
+}
+
+const round = (n: number, digits = 1) => Number(n.toFixed(digits));
+
+/** Calls `once` from `depth` concurrent lanes for SECONDS; CPU time is the whole process's. */
+async function drive(depth: number, once: () => Promise<number>) {
+  const latenciesUs: number[] = [];
+  let batches = 0;
+  let ortCpuNs = 0;
+  const cpuStart = process.cpuUsage();
+  const start = performance.now();
+  const end = start + SECONDS * 1000;
+  const lane = async () => {
+    while (performance.now() < end) {
+      const t = performance.now();
+      const cpuNs = await once();
+      ortCpuNs += cpuNs;
+      latenciesUs.push((performance.now() - t) * 1000);
+      batches += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: depth }, lane));
+  const elapsedS = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpuStart);
+  latenciesUs.sort((a, b) => a - b);
+  return {
+    batches,
+    batchesPerS: batches / elapsedS,
+    cpuUsPerBatch: (cpu.user + cpu.system) / batches,
+    ortCpuUsPerBatch: ortCpuNs / 1000 / batches,
+    p50Us: percentile(latenciesUs, 0.5),
+    p90Us: percentile(latenciesUs, 0.9),
+    p99Us: percentile(latenciesUs, 0.99),
+  };
+}
+
+async function rawOrt(model: ModelName, batch: number) {
+  const spec = MODELS[model];
+  const session = await ort.InferenceSession.create(join(MODELS_DIR, model, spec.version, 'model.onnx'), {
+    intraOpNumThreads: WORKERS,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  });
+  const feeds = { [spec.input]: new ort.Tensor('float32', seededInput(batch, spec.rowShape, batch, false), [batch, ...spec.rowShape]) };
+  await session.run(feeds);
+  // onnxruntime-node's run blocks its thread; more lanes would only queue.
+  const result = await drive(1, async () => {
+    await session.run(feeds);
+    return 0;
+  });
+  await session.release();
+  return result;
+}
+
+function coreDriver(core: InferenceCore, model: ModelName, batch: number) {
+  const spec = MODELS[model];
+  const data = seededInput(batch, spec.rowShape, batch, true);
+  return async () => {
+    const response = await core.infer({
+      model,
+      version: spec.version,
+      inputs: [{ name: spec.input, datatype: 'FP32', shape: [batch, ...spec.rowShape], data }],
+    });
+    return response.compute.cpuNs;
+  };
+}
+
+const core = await InferenceCore.start({ modelRepository: MODELS_DIR, workers: WORKERS, intraOpThreads: 1 });
+const results: Array<{ model: ModelName; batch: number; ratio_core_to_raw: number } & Record<string, unknown>> = [];
+for (const model of Object.keys(MODELS) as ModelName[]) {
+  for (const batch of BATCHES) {
+    await drive(1, coreDriver(core, model, batch)).catch(() => undefined); // warm-up
+    const raw = await rawOrt(model, batch);
+    const viaCore = await drive(DEPTH, coreDriver(core, model, batch));
+    results.push({
+      model,
+      batch,
+      raw: { rows_per_s: Math.round(raw.batchesPerS * batch), p50_us: round(raw.p50Us), p99_us: round(raw.p99Us), cpu_us_per_batch: round(raw.cpuUsPerBatch) },
+      core: {
+        rows_per_s: Math.round(viaCore.batchesPerS * batch),
+        p50_us: round(viaCore.p50Us),
+        p90_us: round(viaCore.p90Us),
+        p99_us: round(viaCore.p99Us),
+        cpu_us_per_batch: round(viaCore.cpuUsPerBatch),
+        ort_cpu_us_per_batch: round(viaCore.ortCpuUsPerBatch),
+      },
+      ratio_core_to_raw: round(viaCore.batchesPerS / raw.batchesPerS, 3),
+    });
+  }
+}
+
+// The fixed cost, with one request in flight (nothing to amortise) and under load.
+const fixedCost = async (depth: number) => {
+  const run = await drive(depth, coreDriver(core, 'tabular', 1));
+  return round(run.cpuUsPerBatch - run.ortCpuUsPerBatch);
+};
+const fixedSequential = await fixedCost(1);
+const fixedLoaded = await fixedCost(DEPTH);
+await core.stop();
+
+const ratioOf = (model: ModelName, batch: number) => results.find((r) => r.model === model && r.batch === batch)?.ratio_core_to_raw ?? 0;
+console.log(
+  JSON.stringify(
+    {
+      bench: 'core',
+      machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, onnxruntime: core.serverMetadata().onnxruntime },
+      config: { seconds_per_measurement: SECONDS, workers: WORKERS, core_intra_op_threads: 1, raw_intra_op_threads: WORKERS, depth: DEPTH },
+      results,
+      fixed_cost_us_per_batch: { in_flight_1: fixedSequential, [`in_flight_${DEPTH}`]: fixedLoaded },
+      targets: {
+        fixed_cost_at_most_25us_under_load: fixedLoaded <= 25,
+        tabular_batch128_at_least_85pct_of_raw: ratioOf('tabular', 128) >= 0.85,
+        cnn_batch8_at_least_85pct_of_raw: ratioOf('cnn', 8) >= 0.85,
+      },
+    },
+    null,
+    2,
+  ),
+);
