@@ -22,6 +22,9 @@ export function validateRequest(
 
   inputs.forEach((tensor, i) => {
     const field = `inputs[${i}]`;
+    if (typeof tensor !== 'object' || tensor === null) {
+      throw new WeirError('WEIR_BAD_ARGUMENT', `${field}: expected a tensor { name, datatype, shape, data }, got ${tensor === null ? 'null' : typeof tensor}`);
+    }
     const spec = inputsByName.get(tensor.name);
     if (!spec) {
       throw new WeirError('WEIR_INPUT_UNKNOWN', `${field}.name: ${where} has no input '${tensor.name}'; expected one of: ${[...inputsByName.keys()].join(', ')}`);
@@ -67,6 +70,7 @@ export function validateRequest(
   }
 
   if (outputs === undefined) return undefined;
+  if (!Array.isArray(outputs)) throw new WeirError('WEIR_BAD_ARGUMENT', `outputs: expected an array of output names, got ${typeof outputs}`);
   outputs.forEach((name, i) => {
     if (!served.outputNames.has(name)) {
       throw new WeirError('WEIR_OUTPUT_UNKNOWN', `outputs[${i}]: ${where} has no output '${name}'; expected one of: ${[...served.outputNames].join(', ')}`);

@@ -22,6 +22,13 @@ import { selectVersions } from './version-policy.js';
 
 export const MODEL_FILE = 'model.onnx';
 
+/**
+ * Makes session keys unique in the process: the native registry is
+ * process-wide, and several repositories (or reloads of one version) may
+ * hold the same model name and version at once.
+ */
+let sessionGeneration = 0;
+
 export class Model {
   /** The validated config; null when the config file itself is broken. */
   config: ModelConfig | null = null;
@@ -48,7 +55,6 @@ export interface RepositoryOptions {
 export class ModelRepository {
   readonly root: string;
   private readonly models = new Map<string, Model>();
-  private generation = 0;
 
   constructor(
     root: string,
@@ -99,10 +105,9 @@ export class ModelRepository {
 
     const stale = [...model.versions.values()].filter((v) => !wanted.includes(v.version));
     const fresh = wanted.filter((v) => !model.versions.has(v) || model.versions.get(v)?.state === 'UNAVAILABLE');
-    await Promise.all([
-      ...fresh.map((version) => this.loadVersion(model, version)),
-      ...stale.map((version) => this.unloadVersion(model, version)),
-    ]);
+    // New versions are READY before old ones stop taking requests: no gap.
+    await Promise.all(fresh.map((version) => this.loadVersion(model, version)));
+    await Promise.all(stale.map((version) => this.unloadVersion(model, version)));
     return model;
   }
 
@@ -118,16 +123,16 @@ export class ModelRepository {
     model.versions.set(version, entry);
     const config = model.config as ModelConfig;
     const modelPath = join(this.root, model.name, String(version), MODEL_FILE);
-    const sessionKey = `${model.name}:${version}#${++this.generation}`;
+    const sessionKey = `${model.name}:${version}#${++sessionGeneration}`;
     let loaded = false;
     try {
       if (!existsSync(modelPath)) {
-        throw new WeirError('WEIR_MODEL_FILE_MISSING', `model '${model.name}' version ${version} has no ${MODEL_FILE}`);
+        throw new WeirError('WEIR_MODEL_FILE_MISSING', `the version folder has no ${MODEL_FILE}`);
       }
       const sessionOptions = this.sessionOptions(config);
       const session = await this.options.addon.loadSession(sessionKey, modelPath, sessionOptions);
       loaded = true;
-      const signature = resolveSignature(model.name, config, session);
+      const signature = resolveSignature(config, session);
       // A derived config batches like Triton's auto-complete: dynamic batching on.
       const derivedBatching = config.maxBatchSize === undefined && signature.maxBatchSize > 0;
       entry.markReady({
@@ -145,9 +150,8 @@ export class ModelRepository {
       });
     } catch (error) {
       if (loaded) this.options.addon.releaseSession(sessionKey);
-      const weirError = toWeirError(error);
-      const prefix = weirError.message.includes(model.name) ? '' : `model '${model.name}' version ${version}: `;
-      entry.markUnavailable(new WeirError(weirError.code, prefix + weirError.message));
+      const { code, message } = toWeirError(error);
+      entry.markUnavailable(new WeirError(code, `model '${model.name}' version ${version}: ${message}`));
     }
   }
 

@@ -27,12 +27,13 @@ export interface Signature {
   outputs: TensorSpec[];
 }
 
-export function resolveSignature(modelName: string, config: ModelConfig, session: SessionInfo): Signature {
+/** Errors name the tensor and the field at fault; the caller adds the model and version. */
+export function resolveSignature(config: ModelConfig, session: SessionInfo): Signature {
   const fail = (message: string): never => {
-    throw new WeirError('WEIR_CONFIG_INVALID', `model '${modelName}': ${message}`);
+    throw new WeirError('WEIR_CONFIG_INVALID', message);
   };
-  const inputs = session.inputs.map((value) => tensorOf(modelName, 'input', value));
-  const outputs = session.outputs.map((value) => tensorOf(modelName, 'output', value));
+  const inputs = session.inputs.map((value) => tensorOf('input', value));
+  const outputs = session.outputs.map((value) => tensorOf('output', value));
 
   const unbatchable = [...inputs, ...outputs].find((t) => t.shape.length === 0 || t.shape[0] !== -1);
   let maxBatchSize = config.maxBatchSize ?? (unbatchable ? 0 : DERIVED_MAX_BATCH_SIZE);
@@ -71,11 +72,11 @@ export function resolveSignature(modelName: string, config: ModelConfig, session
   }
 }
 
-function tensorOf(modelName: string, kind: 'input' | 'output', value: ValueInfo): TensorSpec {
+function tensorOf(kind: 'input' | 'output', value: ValueInfo): TensorSpec {
   if (value.datatype === null) {
     throw new WeirError(
       'WEIR_UNSUPPORTED_TYPE',
-      `model '${modelName}': ${kind} '${value.name}' is ${value.type}, which has no V2 tensor representation; ` +
+      `${kind} '${value.name}' is ${value.type}, which has no V2 tensor representation; ` +
         'Weir serves tensors of V2 datatypes only (export classifiers without ZipMap)',
     );
   }

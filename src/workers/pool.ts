@@ -11,8 +11,9 @@
  * leave together when one frees up. An idle pool adds at most one loop turn
  * of wait; a busy one amortises the cost over many batches.
  *
- * Input bytes move to the worker by transfer (or are shared when they live
- * in a SharedArrayBuffer); output bytes come back by transfer.
+ * What crosses between threads is packed by wire.ts: small tensors are copied
+ * into one buffer per group, large ones moved (or shared when they live in a
+ * SharedArrayBuffer).
  */
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
@@ -21,8 +22,8 @@ import { Piscina } from 'piscina';
 
 import { WeirError } from '../errors.js';
 import type { RunResult } from '../native/addon.js';
-import type { Tensor } from '../tensors/tensor.js';
 import type { RunReply, RunTask } from './task.js';
+import { type WireMessage, decodeReplies, encodeTasks } from './wire.js';
 
 export interface PoolOptions {
   workers: number;
@@ -32,13 +33,12 @@ export interface PoolOptions {
 
 interface PendingBatch {
   task: RunTask;
-  transferList: ArrayBuffer[];
   resolve: (result: RunResult) => void;
   reject: (error: Error) => void;
 }
 
 export class WorkerPool {
-  private readonly piscina: Piscina<RunTask[], RunReply[]>;
+  private readonly piscina: Piscina<WireMessage, WireMessage>;
   private readonly workerCount: number;
   private readonly maxBatchesPerTask: number;
   private readonly waiting: PendingBatch[] = [];
@@ -59,11 +59,13 @@ export class WorkerPool {
     this.piscina.on('error', () => {});
   }
 
-  /** Runs one batch in a worker. The inputs' buffers are moved: do not reuse them. */
+  /**
+   * Runs one batch in a worker. Inputs larger than PACKED_TENSOR_LIMIT are
+   * moved (their buffers detach): do not reuse input buffers.
+   */
   run(task: RunTask): Promise<RunResult> {
     return new Promise((resolve, reject) => {
-      const transferList = task.inputs.map(movableBuffer).filter((b): b is ArrayBuffer => b !== null);
-      this.waiting.push({ task, transferList, resolve, reject });
+      this.waiting.push({ task, resolve, reject });
       this.scheduleDispatch();
     });
   }
@@ -83,13 +85,11 @@ export class WorkerPool {
       const take = Math.min(this.maxBatchesPerTask, Math.ceil(this.waiting.length / this.workerCount));
       const group = this.waiting.splice(0, take);
       this.tasksInFlight += 1;
+      const { message, transferList } = encodeTasks(group.map((pending) => pending.task));
       this.piscina
-        .run(
-          group.map((pending) => pending.task),
-          { transferList: group.flatMap((pending) => pending.transferList) },
-        )
+        .run(message, { transferList })
         .then(
-          (replies) => group.forEach((pending, i) => settle(pending, replies[i] as RunReply)),
+          (reply) => decodeReplies(reply).forEach((result, i) => settle(group[i] as PendingBatch, result)),
           (error: Error) => {
             const failure = new WeirError('WEIR_WORKER_EXITED', `the inference worker failed: ${error.message}`);
             for (const pending of group) pending.reject(failure);
@@ -129,19 +129,4 @@ export class WorkerPool {
 function settle(pending: PendingBatch, reply: RunReply): void {
   if (reply.ok) pending.resolve(reply);
   else pending.reject(new WeirError(reply.code, reply.message));
-}
-
-/**
- * The buffer to transfer for a tensor's bytes, or null to leave it to
- * structured cloning (shared memory is shared, not copied). A view that
- * covers only part of its buffer is first copied out, so that transferring
- * does not take (or clone) the rest of someone else's buffer.
- */
-function movableBuffer(tensor: Tensor): ArrayBuffer | null {
-  const { data } = tensor;
-  if (!(data.buffer instanceof ArrayBuffer)) return null;
-  if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) {
-    tensor.data = data.slice();
-  }
-  return tensor.data.buffer as ArrayBuffer;
 }

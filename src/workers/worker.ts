@@ -1,14 +1,14 @@
 /**
  * The worker-thread side of the pool: runs the batches of one task through
  * the native addon, one after another and synchronously (this thread has
- * nothing else to do meanwhile), and hands the output buffers back by
- * transfer. One batch failing does not fail the others.
+ * nothing else to do meanwhile). One batch failing does not fail the others.
  */
 import { Piscina } from 'piscina';
 
 import { toWeirError } from '../errors.js';
 import { nativeAddon } from '../native/addon.js';
 import type { RunReply, RunTask } from './task.js';
+import { type WireMessage, decodeTasks, encodeReplies } from './wire.js';
 
 const addon = nativeAddon();
 
@@ -21,9 +21,8 @@ function runOne(task: RunTask): RunReply {
   }
 }
 
-export default function runBatches(tasks: RunTask[]): unknown {
-  const replies = tasks.map(runOne);
-  const buffers = replies.flatMap((reply) => (reply.ok ? reply.outputs.map((tensor) => tensor.data.buffer) : []));
-  const transferable = { [Piscina.transferableSymbol]: buffers, [Piscina.valueSymbol]: replies };
-  return Piscina.move(transferable as unknown as Parameters<typeof Piscina.move>[0]);
+export default function runBatches(tasks: WireMessage): unknown {
+  const { message, transferList } = encodeReplies(decodeTasks(tasks).map(runOne));
+  const moved = { [Piscina.transferableSymbol]: transferList, [Piscina.valueSymbol]: message };
+  return Piscina.move(moved as unknown as Parameters<typeof Piscina.move>[0]);
 }

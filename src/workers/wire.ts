@@ -1,0 +1,184 @@
+/**
+ * How batches and their results cross between the main thread and a worker.
+ *
+ * Structured-cloning an object graph per batch, and transferring one
+ * ArrayBuffer per tensor, each cost more than a small model's whole run. So a
+ * group of batches travels as one message: a table of the strings it uses,
+ * one Float64Array header of numbers, and one packed buffer holding the bytes
+ * of every small tensor. Large tensors travel on their own, by transfer (or
+ * shared, when they live in a SharedArrayBuffer), as copying them would cost
+ * more than moving them.
+ */
+import type { ErrorCode } from '../errors.js';
+import { DATATYPES, type DataType, type TypedArray } from '../tensors/datatypes.js';
+import type { Tensor } from '../tensors/tensor.js';
+import type { RunReply, RunTask } from './task.js';
+
+/** Tensors up to this many bytes are copied into the packed buffer. */
+export const PACKED_TENSOR_LIMIT = 64 * 1024;
+
+export interface WireMessage {
+  strings: string[];
+  header: Float64Array;
+  packed: ArrayBuffer;
+  /** Tensors too large to pack, moved or shared as they are. */
+  large: TypedArray[];
+}
+
+const PACKED = 0;
+const LARGE = 1;
+
+class WireWriter {
+  private readonly strings: string[] = [];
+  private readonly stringIndex = new Map<string, number>();
+  private readonly header: number[] = [];
+  private readonly packedTensors: Array<{ data: TypedArray; offset: number }> = [];
+  private readonly large: TypedArray[] = [];
+  private packedLength = 0;
+
+  number(value: number): void {
+    this.header.push(value);
+  }
+
+  string(value: string): void {
+    let index = this.stringIndex.get(value);
+    if (index === undefined) {
+      index = this.strings.length;
+      this.strings.push(value);
+      this.stringIndex.set(value, index);
+    }
+    this.header.push(index);
+  }
+
+  tensor(tensor: Tensor): void {
+    const { data } = tensor;
+    this.string(tensor.name);
+    this.string(tensor.datatype);
+    this.header.push(tensor.shape.length, ...tensor.shape);
+    if (data.byteLength <= PACKED_TENSOR_LIMIT && !(data.buffer instanceof SharedArrayBuffer)) {
+      const offset = Math.ceil(this.packedLength / 8) * 8; // every TypedArray view stays aligned
+      this.packedTensors.push({ data, offset });
+      this.packedLength = offset + data.byteLength;
+      this.header.push(PACKED, offset, data.length);
+    } else {
+      this.header.push(LARGE, this.large.length, data.length);
+      this.large.push(data);
+    }
+  }
+
+  /** The message and what to transfer with it. */
+  finish(): { message: WireMessage; transferList: ArrayBuffer[] } {
+    const packed = new ArrayBuffer(this.packedLength);
+    const bytes = new Uint8Array(packed);
+    for (const { data, offset } of this.packedTensors) {
+      bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), offset);
+    }
+    // A Set: one buffer may back several inputs, and may be listed only once.
+    const transfers = new Set<ArrayBuffer>([packed]);
+    for (const [i, data] of this.large.entries()) {
+      if (data.buffer instanceof SharedArrayBuffer) continue;
+      // A view over part of a buffer is copied out, not to move (or clone) the rest of it.
+      const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
+      this.large[i] = whole;
+      transfers.add(whole.buffer as ArrayBuffer);
+    }
+    const message = { strings: this.strings, header: Float64Array.from(this.header), packed, large: this.large };
+    return { message, transferList: [...transfers] };
+  }
+}
+
+class WireReader {
+  private position = 0;
+
+  constructor(private readonly message: WireMessage) {}
+
+  number(): number {
+    return this.message.header[this.position++] as number;
+  }
+
+  string(): string {
+    return this.message.strings[this.number()] as string;
+  }
+
+  tensor(): Tensor {
+    const name = this.string();
+    const datatype = this.string() as DataType;
+    const rank = this.number();
+    const shape: number[] = [];
+    for (let i = 0; i < rank; i++) shape.push(this.number());
+    const location = this.number();
+    const where = this.number();
+    const length = this.number();
+    const data =
+      location === PACKED
+        ? new DATATYPES[datatype].array(this.message.packed, where, length)
+        : (this.message.large[where] as TypedArray);
+    return { name, datatype, shape, data };
+  }
+}
+
+export function encodeTasks(tasks: readonly RunTask[]): { message: WireMessage; transferList: ArrayBuffer[] } {
+  const writer = new WireWriter();
+  writer.number(tasks.length);
+  for (const task of tasks) {
+    writer.string(task.sessionKey);
+    writer.number(task.inputs.length);
+    for (const input of task.inputs) writer.tensor(input);
+    writer.number(task.outputs ? task.outputs.length : -1);
+    for (const output of task.outputs ?? []) writer.string(output);
+  }
+  return writer.finish();
+}
+
+export function decodeTasks(message: WireMessage): RunTask[] {
+  const reader = new WireReader(message);
+  const tasks: RunTask[] = [];
+  for (let count = reader.number(); count > 0; count--) {
+    const sessionKey = reader.string();
+    const inputs: Tensor[] = [];
+    for (let n = reader.number(); n > 0; n--) inputs.push(reader.tensor());
+    const outputCount = reader.number();
+    const task: RunTask = { sessionKey, inputs };
+    if (outputCount >= 0) {
+      task.outputs = [];
+      for (let n = outputCount; n > 0; n--) task.outputs.push(reader.string());
+    }
+    tasks.push(task);
+  }
+  return tasks;
+}
+
+export function encodeReplies(replies: readonly RunReply[]): { message: WireMessage; transferList: ArrayBuffer[] } {
+  const writer = new WireWriter();
+  writer.number(replies.length);
+  for (const reply of replies) {
+    writer.number(reply.ok ? 1 : 0);
+    if (reply.ok) {
+      writer.number(reply.runNs);
+      writer.number(reply.runCpuNs);
+      writer.number(reply.outputs.length);
+      for (const output of reply.outputs) writer.tensor(output);
+    } else {
+      writer.string(reply.code);
+      writer.string(reply.message);
+    }
+  }
+  return writer.finish();
+}
+
+export function decodeReplies(message: WireMessage): RunReply[] {
+  const reader = new WireReader(message);
+  const replies: RunReply[] = [];
+  for (let count = reader.number(); count > 0; count--) {
+    if (reader.number() === 1) {
+      const runNs = reader.number();
+      const runCpuNs = reader.number();
+      const outputs: Tensor[] = [];
+      for (let n = reader.number(); n > 0; n--) outputs.push(reader.tensor());
+      replies.push({ ok: true, outputs, runNs, runCpuNs });
+    } else {
+      replies.push({ ok: false, code: reader.string() as ErrorCode, message: reader.string() });
+    }
+  }
+  return replies;
+}

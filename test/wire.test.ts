@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+
+import { encodeBytesTensor } from '../dist/tensors/datatypes.js';
+import type { Tensor } from '../dist/tensors/tensor.js';
+import type { RunReply, RunTask } from '../dist/workers/task.js';
+import { PACKED_TENSOR_LIMIT, decodeReplies, decodeTasks, encodeReplies, encodeTasks } from '../dist/workers/wire.js';
+
+/** What a worker receives: the message after a structured clone with its transfers. */
+function crossThread<T>(value: T, transferList: ArrayBuffer[]): T {
+  return structuredClone(value, { transfer: transferList });
+}
+
+const plain = (tensor: Tensor) => ({ ...tensor, data: Array.from(tensor.data as ArrayLike<number | bigint>) });
+
+describe('the pool wire format', () => {
+  it('round-trips batches of every datatype, with and without an output selection', () => {
+    const tasks: RunTask[] = [
+      {
+        sessionKey: 'a:1#1',
+        inputs: [
+          { name: 'x', datatype: 'FP32', shape: [2, 3], data: Float32Array.of(1, 2, 3, 4, 5, Number.NaN) },
+          { name: 'ids', datatype: 'INT64', shape: [1], data: BigInt64Array.of(-(2n ** 63n)) },
+          { name: 'flag', datatype: 'BOOL', shape: [3], data: Uint8Array.of(1, 0, 1) },
+          { name: 'half', datatype: 'FP16', shape: [1], data: Uint16Array.of(0x3c00) },
+          { name: 's', datatype: 'BYTES', shape: [2], data: encodeBytesTensor(['héllo', '']) },
+          { name: 'scalar', datatype: 'FP64', shape: [], data: Float64Array.of(-0) },
+        ],
+      },
+      { sessionKey: 'b:2#7', inputs: [{ name: 'x', datatype: 'INT8', shape: [1], data: Int8Array.of(-5) }], outputs: ['y', 'z'] },
+      { sessionKey: 'a:1#1', inputs: [], outputs: [] },
+    ];
+    const expected = tasks.map((t) => ({ ...t, inputs: t.inputs.map(plain) }));
+    const { message, transferList } = encodeTasks(tasks);
+    const decoded = decodeTasks(crossThread(message, transferList));
+    expect(decoded.map((t) => ({ ...t, inputs: t.inputs.map(plain) }))).toEqual(expected);
+    for (const [i, task] of decoded.entries()) {
+      for (const [j, input] of task.inputs.entries()) {
+        expect(input.data.constructor).toBe(tasks[i]?.inputs[j]?.data.constructor);
+        expect(input.data.byteOffset % 8).toBe(0);
+      }
+    }
+  });
+
+  it('copies small tensors into one buffer and leaves the caller its own', () => {
+    const data = new Float32Array(8).fill(1.5);
+    const { message, transferList } = encodeTasks([{ sessionKey: 'k', inputs: [{ name: 'x', datatype: 'FP32', shape: [8], data }] }]);
+    expect(transferList).toHaveLength(1);
+    expect(message.large).toHaveLength(0);
+    crossThread(message, transferList);
+    expect(data.byteLength).toBe(32);
+  });
+
+  it('moves large tensors, copying out a view over part of a buffer first, and shares shared memory', () => {
+    const count = PACKED_TENSOR_LIMIT / 4 + 1;
+    const whole = new Float32Array(count).fill(2);
+    const backing = new Float32Array(count + 16).fill(3);
+    const partial = backing.subarray(8, 8 + count);
+    const shared = new Float32Array(new SharedArrayBuffer(count * 4)).fill(4);
+    const inputs: Tensor[] = [
+      { name: 'whole', datatype: 'FP32', shape: [count], data: whole },
+      { name: 'partial', datatype: 'FP32', shape: [count], data: partial },
+      { name: 'shared', datatype: 'FP32', shape: [count], data: shared },
+    ];
+    const { message, transferList } = encodeTasks([{ sessionKey: 'k', inputs }]);
+    expect(transferList).toHaveLength(3); // packed + whole + the copy of partial
+    const [task] = decodeTasks(crossThread(message, transferList));
+    expect(whole.byteLength).toBe(0); // moved
+    expect(backing.byteLength).toBe((count + 16) * 4); // untouched
+    expect(task?.inputs.map((t) => t.data[count - 1])).toEqual([2, 3, 4]);
+    (task?.inputs[2]?.data as Float32Array)[0] = 9; // the same memory on both sides
+    expect(shared[0]).toBe(9);
+  });
+
+  it('round-trips replies, results and coded failures alike', () => {
+    const replies: RunReply[] = [
+      { ok: true, runNs: 3e9, runCpuNs: 12345, outputs: [{ name: 'y', datatype: 'UINT64', shape: [1, 1], data: BigUint64Array.of(2n ** 64n - 1n) }] },
+      { ok: false, code: 'ORT_INVALID_ARGUMENT', message: 'bad input' },
+    ];
+    const { message, transferList } = encodeReplies(replies);
+    const decoded = decodeReplies(crossThread(message, transferList));
+    expect(decoded[0]).toMatchObject({ ok: true, runNs: 3e9, runCpuNs: 12345 });
+    expect(decoded[0]?.ok && plain(decoded[0].outputs[0] as Tensor)).toEqual(plain(replies[0]?.ok ? (replies[0].outputs[0] as Tensor) : ({} as Tensor)));
+    expect(decoded[1]).toEqual(replies[1]);
+  });
+});
