@@ -154,12 +154,12 @@ export class InferenceCore {
   private versionToServe(name: string, version: string | number | undefined): ModelVersion {
     const model = this.findModel(name);
     if (version !== undefined && version !== '') return this.findVersion(model, version);
-    const newest = model.readyVersions()[0];
+    const newest = model.newestReady();
     if (!newest) {
       const why = model.reason ?? this.status().filter((s) => s.model === name).map((s) => `version ${s.version} is ${s.state}${s.reason ? ` (${s.reason})` : ''}`).join('; ');
       throw new WeirError('WEIR_MODEL_UNAVAILABLE', `model '${name}' has no ready version: ${why}`);
     }
-    return model.versions.get(newest.version) as ModelVersion;
+    return newest;
   }
 
   private servedVersion(model: Model, version: string | number | undefined): ServedVersion {

@@ -38,6 +38,15 @@ export class Model {
 
   constructor(readonly name: string) {}
 
+  /** The newest READY version (on the request path: no allocation). */
+  newestReady(): ModelVersion | undefined {
+    let newest: ModelVersion | undefined;
+    for (const version of this.versions.values()) {
+      if (version.state === 'READY' && (!newest || version.version > newest.version)) newest = version;
+    }
+    return newest;
+  }
+
   /** READY versions, newest first. */
   readyVersions(): ServedVersion[] {
     return [...this.versions.values()]

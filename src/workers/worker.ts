@@ -1,9 +1,11 @@
 /**
- * The worker-thread side of the pool: runs the batches of one task through
- * the native addon, one after another and synchronously (this thread has
- * nothing else to do meanwhile). One batch failing does not fail the others.
+ * The worker-thread side of the pool. Each worker runs one long-lived piscina
+ * task, `serve`, which answers groups of batches arriving on its own
+ * MessagePort until the port closes. Batches run one after another and
+ * synchronously (this thread has nothing else to do meanwhile); one batch
+ * failing does not fail the others.
  */
-import { Piscina } from 'piscina';
+import type { MessagePort } from 'node:worker_threads';
 
 import { toWeirError } from '../errors.js';
 import { nativeAddon } from '../native/addon.js';
@@ -21,8 +23,12 @@ function runOne(task: RunTask): RunReply {
   }
 }
 
-export default function runBatches(tasks: WireMessage): unknown {
-  const { message, transferList } = encodeReplies(decodeTasks(tasks).map(runOne));
-  const moved = { [Piscina.transferableSymbol]: transferList, [Piscina.valueSymbol]: message };
-  return Piscina.move(moved as unknown as Parameters<typeof Piscina.move>[0]);
+export default function serve({ port }: { port: MessagePort }): Promise<void> {
+  return new Promise((resolve) => {
+    port.on('message', (group: WireMessage) => {
+      const { message, transferList } = encodeReplies(decodeTasks(group).map(runOne));
+      port.postMessage(message, transferList);
+    });
+    port.once('close', resolve);
+  });
 }
