@@ -4,6 +4,7 @@
 // ONNX Runtime computes.
 #include <napi.h>
 
+#include "batch_group.h"
 #include "errors.h"
 #include "ort_runtime.h"
 #include "session_registry.h"
@@ -135,6 +136,7 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
                              InstanceMethod("loadSession", &WeirAddon::LoadSession),
                              InstanceMethod("releaseSession", &WeirAddon::ReleaseSession),
                              InstanceMethod("run", &WeirAddon::Run),
+                             InstanceMethod("runBatchGroup", &WeirAddon::RunGroup),
                              InstanceMethod("sessions", &WeirAddon::Sessions),
                              InstanceMethod("liveSessionCount", &WeirAddon::LiveSessionCount),
                          });
@@ -172,7 +174,7 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
     });
   }
 
-  // run(key, inputs, outputNames?) -> { outputs, runNs, runCpuNs }
+  // run(key, inputs, outputNames?) -> [runNs, name, datatype, shape, data, ...]
   Napi::Value Run(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return Guarded(env, [&]() -> Napi::Value {
@@ -187,17 +189,17 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
       }
       std::vector<size_t> outputs = ReadOutputSelection(*session, info[2]);
 
-      RunResult result = session->Run(inputs, std::move(outputs));
+      return WriteRunResult(env, *session, session->Run(inputs, std::move(outputs)));
+    });
+  }
 
-      auto output_array = Napi::Array::New(env, result.values.size());
-      for (size_t i = 0; i < result.values.size(); ++i) {
-        output_array.Set(i, WriteOutputTensor(env, session->outputs()[result.output_indices[i]], result.values[i]));
+  // runBatchGroup(message, packLimit) -> message: see batch_group.h
+  Napi::Value RunGroup(const Napi::CallbackInfo& info) {
+    return Guarded(info.Env(), [&]() -> Napi::Value {
+      if (!info[0].IsObject() || !info[1].IsNumber()) {
+        throw CodedError("WEIR_BAD_ARGUMENT", "runBatchGroup(message, packLimit) takes a wire message and a byte count");
       }
-      auto object = Napi::Object::New(env);
-      object.Set("outputs", output_array);
-      object.Set("runNs", Napi::Number::New(env, static_cast<double>(result.run_ns)));
-      object.Set("runCpuNs", Napi::Number::New(env, static_cast<double>(result.run_cpu_ns)));
-      return object;
+      return RunBatchGroup(info.Env(), info[0].As<Napi::Object>(), info[1].As<Napi::Number>().Uint32Value());
     });
   }
 

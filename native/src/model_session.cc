@@ -1,7 +1,5 @@
 #include "model_session.h"
 
-#include <time.h>
-
 #include <chrono>
 #include <cstring>
 
@@ -54,12 +52,6 @@ ValueSpec DescribeValue(std::string name, const Ort::TypeInfo& info) {
     spec.dim_names.emplace_back(symbols[i] != nullptr ? symbols[i] : "");
   }
   return spec;
-}
-
-uint64_t ThreadCpuNanos() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 int IndexOf(const std::vector<ValueSpec>& specs, std::string_view name) {
@@ -152,10 +144,8 @@ RunResult ModelSession::Run(std::vector<InputTensor>& inputs, std::vector<size_t
       }
     }
     auto wall_start = std::chrono::steady_clock::now();
-    uint64_t cpu_start = ThreadCpuNanos();
     result.values = session_.Run(Ort::RunOptions{nullptr}, input_names.data(), input_values.data(),
                                  input_values.size(), output_names.data(), output_names.size());
-    result.run_cpu_ns = ThreadCpuNanos() - cpu_start;
     result.run_ns = static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - wall_start).count());
   } catch (const Ort::Exception& e) {

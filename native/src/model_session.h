@@ -44,8 +44,7 @@ struct InputTensor {
 struct RunResult {
   std::vector<size_t> output_indices;  // positions in ModelSession::outputs()
   std::vector<Ort::Value> values;
-  uint64_t run_ns = 0;      // wall time inside ORT's Run
-  uint64_t run_cpu_ns = 0;  // this thread's CPU time inside ORT's Run
+  uint64_t run_ns = 0;  // wall time inside ORT's Run
 };
 
 class ModelSession {

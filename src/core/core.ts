@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 
 import { type ThreadPlan, type ThreadRequest, planThreads } from '../config/threads.js';
 import { WeirError } from '../errors.js';
-import { nativeAddon, runtimeInfo } from '../native/addon.js';
+import { nativeAddon } from '../native/addon.js';
 import type { ModelVersion, ServedVersion, VersionState } from '../repository/model-version.js';
 import { type Model, ModelRepository } from '../repository/repository.js';
 import type { Tensor } from '../tensors/tensor.js';
@@ -36,8 +36,8 @@ export interface InferResponse {
   model_version: string;
   id?: string;
   outputs: Tensor[];
-  /** Time inside ONNX Runtime for the batch that carried this request (not part of the V2 response). */
-  compute: { wallNs: number; cpuNs: number };
+  /** Time inside ONNX Runtime's Run for the batch that carried this request (not part of the V2 response). */
+  computeNs: number;
 }
 
 export interface VersionStatus {
@@ -73,7 +73,7 @@ export class InferenceCore {
   }
 
   serverMetadata(): { name: string; version: string; extensions: string[]; onnxruntime: string } {
-    return { name: 'weir', version: WEIR_VERSION, extensions: [], onnxruntime: runtimeInfo().version };
+    return { name: 'weir', version: WEIR_VERSION, extensions: [], onnxruntime: nativeAddon().runtime.version };
   }
 
   modelReady(name: string, version?: string | number): boolean {
@@ -116,7 +116,7 @@ export class InferenceCore {
         model_version: String(served.version),
         ...(request.id !== undefined && { id: request.id }),
         outputs: result.outputs,
-        compute: { wallNs: result.runNs, cpuNs: result.runCpuNs },
+        computeNs: result.runNs,
       };
     } finally {
       entry.release();

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { Tensor } from '../tensors/tensor.js';
+import type { WireMessage } from '../workers/wire.js';
 
 export interface RuntimeInfo {
   libraryPath: string;
@@ -50,18 +51,31 @@ export interface RunResult {
   outputs: Tensor[];
   /** Wall time inside ONNX Runtime's Run. */
   runNs: number;
-  /** The calling thread's CPU time inside ONNX Runtime's Run. */
-  runCpuNs: number;
 }
 
 export interface NativeAddon {
+  /** The ONNX Runtime this process opened. */
+  readonly runtime: RuntimeInfo;
+  /** Opens ONNX Runtime (done once on load); another library path is WEIR_RUNTIME_CONFLICT. */
   initRuntime(libraryPath: string): RuntimeInfo;
   loadSession(key: string, modelPath: string, options: SessionOptions): Promise<SessionInfo>;
   /** Drops one reference; returns the references left (0: unloaded). */
   releaseSession(key: string): number;
   run(key: string, inputs: readonly Tensor[], outputNames?: readonly string[]): RunResult;
+  /**
+   * Runs a group of batches in the pool's wire format and answers in it:
+   * one crossing into C++ per group. Outputs over `packLimit` bytes come back
+   * in buffers of their own.
+   */
+  runBatchGroup(message: WireMessage, packLimit: number): WireMessage;
   sessions(): Array<{ key: string; modelPath: string; references: number }>;
   liveSessionCount(): number;
+}
+
+/** The binding as the C++ exports it; NativeAddon wraps the parts whose shape differs. */
+interface Binding extends Omit<NativeAddon, 'runtime' | 'run'> {
+  /** [runNs, name, datatype, shape, data, name, ...]: cheaper to build in C++ than objects. */
+  run(key: string, inputs: readonly Tensor[], outputNames?: readonly string[]): unknown[];
 }
 
 const require = createRequire(import.meta.url);
@@ -79,21 +93,35 @@ export function ortLibraryPath(): string {
   return join(packageDir, 'bin', 'napi-v6', process.platform, process.arch, 'libonnxruntime.so.1');
 }
 
-let loaded: { addon: NativeAddon; runtime: RuntimeInfo } | undefined;
+let loaded: NativeAddon | undefined;
 
 /** The addon of this thread, with ONNX Runtime loaded. */
 export function nativeAddon(): NativeAddon {
-  return loadNative().addon;
-}
-
-export function runtimeInfo(): RuntimeInfo {
-  return loadNative().runtime;
-}
-
-function loadNative(): { addon: NativeAddon; runtime: RuntimeInfo } {
-  if (!loaded) {
-    const addon = require(join(projectRoot, 'native', 'build', 'Release', 'weir_native.node')) as NativeAddon;
-    loaded = { addon, runtime: addon.initRuntime(ortLibraryPath()) };
-  }
+  loaded ??= wrap(require(join(projectRoot, 'native', 'build', 'Release', 'weir_native.node')) as Binding);
   return loaded;
+}
+
+function wrap(binding: Binding): NativeAddon {
+  return {
+    runtime: binding.initRuntime(ortLibraryPath()),
+    initRuntime: (libraryPath) => binding.initRuntime(libraryPath),
+    loadSession: (key, modelPath, options) => binding.loadSession(key, modelPath, options),
+    releaseSession: (key) => binding.releaseSession(key),
+    sessions: () => binding.sessions(),
+    liveSessionCount: () => binding.liveSessionCount(),
+    runBatchGroup: (message, packLimit) => binding.runBatchGroup(message, packLimit),
+    run(key, inputs, outputNames) {
+      const flat = binding.run(key, inputs, outputNames);
+      const outputs: Tensor[] = [];
+      for (let i = 1; i < flat.length; i += 4) {
+        outputs.push({
+          name: flat[i] as string,
+          datatype: flat[i + 1] as Tensor['datatype'],
+          shape: flat[i + 2] as number[],
+          data: flat[i + 3] as Tensor['data'],
+        });
+      }
+      return { outputs, runNs: flat[0] as number };
+    },
+  };
 }

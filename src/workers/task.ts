@@ -14,5 +14,5 @@ export interface RunTask {
  * errors: structured cloning drops an Error's `code`.
  */
 export type RunReply =
-  | { ok: true; outputs: Tensor[]; runNs: number; runCpuNs: number }
+  | { ok: true; outputs: Tensor[]; runNs: number }
   | { ok: false; code: ErrorCode; message: string };

@@ -73,17 +73,13 @@ class WireWriter {
     for (const { data, offset } of this.packedTensors) {
       bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), offset);
     }
-    // A Set: one buffer may back several inputs, and may be listed only once.
-    const transfers = new Set<ArrayBuffer>([packed]);
     for (const [i, data] of this.large.entries()) {
       if (data.buffer instanceof SharedArrayBuffer) continue;
       // A view over part of a buffer is copied out, not to move (or clone) the rest of it.
-      const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
-      this.large[i] = whole;
-      transfers.add(whole.buffer as ArrayBuffer);
+      if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) this.large[i] = data.slice();
     }
     const message = { strings: this.strings, header: Float64Array.from(this.header), packed, large: this.large };
-    return { message, transferList: [...transfers] };
+    return { message, transferList: transfersOf(message) };
   }
 }
 
@@ -115,6 +111,21 @@ class WireReader {
         : (this.message.large[where] as TypedArray);
     return { name, datatype, shape, data };
   }
+}
+
+/**
+ * The buffers to move with a message: its large tensors' (shared memory is
+ * shared instead), each once, as one buffer may back several tensors; and
+ * the packed buffer only when large, since moving a buffer costs more than
+ * copying a small one.
+ */
+export function transfersOf(message: WireMessage): ArrayBuffer[] {
+  const transfers = new Set<ArrayBuffer>();
+  if (message.packed.byteLength > PACKED_TENSOR_LIMIT) transfers.add(message.packed);
+  for (const data of message.large) {
+    if (data.buffer instanceof ArrayBuffer) transfers.add(data.buffer);
+  }
+  return [...transfers];
 }
 
 export function encodeTasks(tasks: readonly RunTask[]): { message: WireMessage; transferList: ArrayBuffer[] } {
@@ -155,7 +166,6 @@ export function encodeReplies(replies: readonly RunReply[]): { message: WireMess
     writer.number(reply.ok ? 1 : 0);
     if (reply.ok) {
       writer.number(reply.runNs);
-      writer.number(reply.runCpuNs);
       writer.number(reply.outputs.length);
       for (const output of reply.outputs) writer.tensor(output);
     } else {
@@ -172,10 +182,9 @@ export function decodeReplies(message: WireMessage): RunReply[] {
   for (let count = reader.number(); count > 0; count--) {
     if (reader.number() === 1) {
       const runNs = reader.number();
-      const runCpuNs = reader.number();
       const outputs: Tensor[] = [];
       for (let n = reader.number(); n > 0; n--) outputs.push(reader.tensor());
-      replies.push({ ok: true, outputs, runNs, runCpuNs });
+      replies.push({ ok: true, outputs, runNs });
     } else {
       replies.push({ ok: false, code: reader.string() as ErrorCode, message: reader.string() });
     }

@@ -1,0 +1,281 @@
+#include "batch_group.h"
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "errors.h"
+#include "session_registry.h"
+#include "tensor_convert.h"
+
+namespace weir {
+namespace {
+
+constexpr double kPacked = 0;
+constexpr double kLarge = 1;
+
+[[noreturn]] void Malformed(const std::string& what) {
+  throw CodedError("WEIR_BAD_ARGUMENT", "malformed batch group: " + what);
+}
+
+// Reads the message a group arrives in; every read is bounds-checked.
+class GroupReader {
+ public:
+  explicit GroupReader(const Napi::Object& message) {
+    Napi::Value strings = message.Get("strings");
+    Napi::Value header = message.Get("header");
+    Napi::Value packed = message.Get("packed");
+    Napi::Value large = message.Get("large");
+    if (!strings.IsArray() || !header.IsTypedArray() || !packed.IsArrayBuffer() || !large.IsArray()) {
+      Malformed("expected { strings, header, packed, large }");
+    }
+    auto string_array = strings.As<Napi::Array>();
+    for (uint32_t i = 0; i < string_array.Length(); ++i) strings_.emplace_back(Utf8(string_array.Get(i)).view());
+
+    auto header_array = header.As<Napi::TypedArray>();
+    if (header_array.TypedArrayType() != napi_float64_array) Malformed("header must be a Float64Array");
+    header_ = header.As<Napi::Float64Array>().Data();
+    header_length_ = header_array.ElementLength();
+
+    auto packed_buffer = packed.As<Napi::ArrayBuffer>();
+    packed_ = static_cast<uint8_t*>(packed_buffer.Data());
+    packed_length_ = packed_buffer.ByteLength();
+
+    auto large_array = large.As<Napi::Array>();
+    for (uint32_t i = 0; i < large_array.Length(); ++i) {
+      Napi::Value view = large_array.Get(i);
+      if (!view.IsTypedArray()) Malformed("large[" + std::to_string(i) + "] must be a TypedArray");
+      napi_typedarray_type type;
+      size_t length = 0;
+      void* data = nullptr;
+      napi_get_typedarray_info(env(view), view, &type, &length, &data, nullptr, nullptr);
+      large_.push_back({data, length * view.As<Napi::TypedArray>().ElementSize()});
+    }
+  }
+
+  size_t Count() {
+    const double value = Next();
+    if (!(value >= 0) || value != std::floor(value)) Malformed("expected a count");
+    return static_cast<size_t>(value);
+  }
+
+  double Next() {
+    if (position_ >= header_length_) Malformed("header ends early");
+    return header_[position_++];
+  }
+
+  const std::string& String() {
+    const size_t index = Count();
+    if (index >= strings_.size()) Malformed("string index out of range");
+    return strings_[index];
+  }
+
+  // The bytes of a tensor of `elements` elements of `element_size` bytes.
+  std::pair<void*, size_t> Bytes(double location, size_t where, size_t elements, size_t element_size) {
+    const size_t bytes = elements * element_size;
+    if (location == kPacked) {
+      if (where > packed_length_ || bytes > packed_length_ - where) Malformed("tensor beyond the packed buffer");
+      return {packed_ + where, bytes};
+    }
+    if (location != kLarge || where >= large_.size()) Malformed("unknown tensor location");
+    return large_[where];
+  }
+
+ private:
+  static napi_env env(const Napi::Value& value) { return value.Env(); }
+
+  std::vector<std::string> strings_;
+  const double* header_ = nullptr;
+  size_t header_length_ = 0;
+  size_t position_ = 0;
+  uint8_t* packed_ = nullptr;
+  size_t packed_length_ = 0;
+  std::vector<std::pair<void*, size_t>> large_;
+};
+
+// One batch as read from the message, before its session is known.
+struct BatchRequest {
+  std::string key;
+  struct Input {
+    std::string name;
+    std::string datatype;
+    std::vector<int64_t> shape;
+    void* data;
+    size_t byte_length;
+  };
+  std::vector<Input> inputs;
+  bool all_outputs = true;
+  std::vector<std::string> outputs;
+};
+
+BatchRequest ReadBatch(GroupReader& reader) {
+  BatchRequest batch;
+  batch.key = reader.String();
+  for (size_t n = reader.Count(); n > 0; --n) {
+    BatchRequest::Input input;
+    input.name = reader.String();
+    input.datatype = reader.String();
+    for (size_t rank = reader.Count(); rank > 0; --rank) input.shape.push_back(static_cast<int64_t>(reader.Count()));
+    const double location = reader.Next();
+    const size_t where = reader.Count();
+    const size_t elements = reader.Count();
+    const DataType* dtype = FindByV2Name(input.datatype);
+    // BYTES travel as a Uint8Array: their element count is a byte count.
+    const size_t element_size = dtype == nullptr || dtype->element_size == 0 ? 1 : dtype->element_size;
+    std::tie(input.data, input.byte_length) = reader.Bytes(location, where, elements, element_size);
+    batch.inputs.push_back(std::move(input));
+  }
+  const double outputs = reader.Next();
+  batch.all_outputs = outputs < 0;
+  for (size_t n = batch.all_outputs ? 0 : static_cast<size_t>(outputs); n > 0; --n) {
+    batch.outputs.push_back(reader.String());
+  }
+  return batch;
+}
+
+// A batch's outcome: outputs, or a coded error.
+struct BatchReply {
+  std::shared_ptr<ModelSession> session;
+  RunResult result;
+  std::vector<OutputLayout> layouts;
+  std::string error_code;
+  std::string error_message;
+};
+
+BatchReply RunBatch(BatchRequest& batch) {
+  BatchReply reply;
+  try {
+    reply.session = SessionRegistry::Instance().Find(batch.key);
+    const ModelSession& session = *reply.session;
+    std::vector<InputTensor> inputs;
+    inputs.reserve(batch.inputs.size());
+    for (size_t i = 0; i < batch.inputs.size(); ++i) {
+      auto& input = batch.inputs[i];
+      inputs.push_back(
+          BindInput(session, input.name, input.datatype, std::move(input.shape), input.data, input.byte_length, i));
+    }
+    std::vector<size_t> outputs;
+    if (batch.all_outputs) {
+      for (size_t i = 0; i < session.outputs().size(); ++i) outputs.push_back(i);
+    } else {
+      for (size_t i = 0; i < batch.outputs.size(); ++i) {
+        outputs.push_back(static_cast<size_t>(BindOutput(session, batch.outputs[i], i)));
+      }
+    }
+    reply.result = session.Run(inputs, std::move(outputs));
+    for (size_t i = 0; i < reply.result.values.size(); ++i) {
+      reply.layouts.push_back(
+          LayOut(session.outputs()[reply.result.output_indices[i]], reply.result.values[i], 0));
+    }
+  } catch (const CodedError& e) {
+    reply.error_code = e.code();
+    reply.error_message = e.what();
+  } catch (const Ort::Exception& e) {
+    reply.error_code = OrtErrorCodeName(e.GetOrtErrorCode());
+    reply.error_message = e.what();
+  }
+  return reply;
+}
+
+// Builds the reply message: strings deduplicated, small outputs packed.
+class GroupWriter {
+ public:
+  explicit GroupWriter(size_t pack_limit) : pack_limit_(pack_limit) {}
+
+  void Number(double value) { header_.push_back(value); }
+
+  void String(const std::string& value) {
+    auto [it, added] = string_index_.emplace(value, strings_.size());
+    if (added) strings_.push_back(value);
+    header_.push_back(static_cast<double>(it->second));
+  }
+
+  void Reply(BatchReply& reply) {
+    if (!reply.error_code.empty()) {
+      Number(0);
+      String(reply.error_code);
+      String(reply.error_message);
+      return;
+    }
+    Number(1);
+    Number(static_cast<double>(reply.result.run_ns));
+    Number(static_cast<double>(reply.layouts.size()));
+    for (size_t i = 0; i < reply.layouts.size(); ++i) {
+      OutputLayout& layout = reply.layouts[i];
+      const Ort::Value& value = reply.result.values[i];
+      String(reply.session->outputs()[reply.result.output_indices[i]].name);
+      String(std::string(layout.dtype->v2_name));
+      const std::vector<int64_t> shape = value.GetTensorTypeAndShapeInfo().GetShape();
+      Number(static_cast<double>(shape.size()));
+      for (int64_t d : shape) Number(static_cast<double>(d));
+      const double elements = static_cast<double>(layout.dtype->element_size == 0 ? layout.bytes : layout.count);
+      if (layout.bytes <= pack_limit_) {
+        layout.offset = (packed_length_ + 7) & ~size_t{7};
+        packed_length_ = layout.offset + layout.bytes;
+        packed_.push_back({&value, layout});
+        Number(kPacked);
+        Number(static_cast<double>(layout.offset));
+      } else {
+        layout.offset = 0;
+        Number(kLarge);
+        Number(static_cast<double>(large_.size()));
+        large_.push_back({&value, layout});
+      }
+      Number(elements);
+    }
+  }
+
+  Napi::Object Finish(Napi::Env env) {
+    auto strings = Napi::Array::New(env, strings_.size());
+    for (size_t i = 0; i < strings_.size(); ++i) strings.Set(static_cast<uint32_t>(i), strings_[i]);
+    auto header = Napi::Float64Array::New(env, header_.size());
+    if (!header_.empty()) std::memcpy(header.Data(), header_.data(), header_.size() * sizeof(double));
+    auto packed = Napi::ArrayBuffer::New(env, packed_length_);
+    for (const auto& [value, layout] : packed_) CopyOutput(*value, layout, static_cast<uint8_t*>(packed.Data()));
+    auto large = Napi::Array::New(env, large_.size());
+    for (size_t i = 0; i < large_.size(); ++i) {
+      const auto& [value, layout] = large_[i];
+      auto buffer = Napi::ArrayBuffer::New(env, layout.bytes);
+      CopyOutput(*value, layout, static_cast<uint8_t*>(buffer.Data()));
+      large.Set(static_cast<uint32_t>(i), WrapBytes(env, layout, buffer));
+    }
+    auto message = Napi::Object::New(env);
+    message.Set("strings", strings);
+    message.Set("header", header);
+    message.Set("packed", packed);
+    message.Set("large", large);
+    return message;
+  }
+
+ private:
+  size_t pack_limit_;
+  std::vector<std::string> strings_;
+  std::unordered_map<std::string, size_t> string_index_;
+  std::vector<double> header_;
+  size_t packed_length_ = 0;
+  std::vector<std::pair<const Ort::Value*, OutputLayout>> packed_;
+  std::vector<std::pair<const Ort::Value*, OutputLayout>> large_;
+};
+
+}  // namespace
+
+Napi::Object RunBatchGroup(Napi::Env env, const Napi::Object& message, size_t pack_limit) {
+  GroupReader reader(message);
+  std::vector<BatchRequest> batches(reader.Count());
+  for (auto& batch : batches) batch = ReadBatch(reader);
+
+  // All batches run before any reply is built: no JavaScript meanwhile.
+  std::vector<BatchReply> replies;
+  replies.reserve(batches.size());
+  for (auto& batch : batches) replies.push_back(RunBatch(batch));
+
+  GroupWriter writer(pack_limit);
+  writer.Number(static_cast<double>(replies.size()));
+  for (auto& reply : replies) writer.Reply(reply);
+  return writer.Finish(env);
+}
+
+}  // namespace weir
