@@ -1,0 +1,342 @@
+/**
+ * The inference worker pool (src/workers/pool.ts): batches run in real worker
+ * threads on sessions the main thread loaded into the process-wide registry,
+ * give the same numbers as the addon on the main thread, move or share their
+ * input bytes, keep their error codes, and survive workers terminated
+ * mid-run.
+ */
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { nativeAddon } from '../dist/native/addon.js';
+import type { NativeAddon, RunResult } from '../dist/native/addon.js';
+import type { Tensor } from '../dist/tensors/tensor.js';
+import { WorkerPool } from '../dist/workers/pool.js';
+import { buildModel, node, randomFloats, slowModel, valueInfo } from '../scripts/onnx-builder.mjs';
+import { EXAMPLE_REPOSITORY, makeRepository, removeRepository } from './helpers/repository.js';
+
+interface CodedError {
+  code: string;
+  message: string;
+}
+
+async function rejected(promise: Promise<unknown>): Promise<CodedError> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as CodedError;
+  }
+  throw new Error('expected a rejection, but the promise resolved');
+}
+
+const TABULAR = 'tabular:1#test';
+const MULTI_IO = 'multi_io:1#test';
+const SLOW = 'slow:1#test';
+const ADD = 'add:1#test';
+const KEYS = [TABULAR, MULTI_IO, SLOW, ADD];
+
+/** Rows large enough that the pool moves the tensor rather than copying it (256 KB). */
+const LARGE_ROWS = 2048;
+
+const features = (data: Float32Array, rows = data.length / 32): Tensor => ({
+  name: 'features', datatype: 'FP32', shape: [rows, 32], data,
+});
+
+let addon: NativeAddon;
+let pool: WorkerPool;
+let root: string;
+
+/** The main thread's answer for `inputs` (copied, so the caller's arrays are left alone). */
+function reference(key: string, inputs: Tensor[], outputs?: string[]): RunResult {
+  return addon.run(key, inputs.map((t) => ({ ...t, data: t.data.slice() })), outputs);
+}
+
+beforeAll(async () => {
+  addon = nativeAddon();
+  root = await makeRepository({
+    slow: { versions: { 1: slowModel() } },
+    add: {
+      versions: {
+        1: buildModel({
+          inputs: [valueInfo('a', 'FP32', ['N', 2]), valueInfo('b', 'FP32', ['N', 2])],
+          outputs: [valueInfo('c', 'FP32', ['N', 2])],
+          nodes: [node('Add', ['a', 'b'], ['c'])],
+        }),
+      },
+    },
+  });
+  const options = { intraOpThreads: 1, interOpThreads: 1, graphOptimization: 'all', executionProvider: 'cpu', deviceId: 0, cpuFallback: false } as const;
+  await Promise.all([
+    addon.loadSession(TABULAR, join(EXAMPLE_REPOSITORY, 'tabular', '1', 'model.onnx'), options),
+    addon.loadSession(MULTI_IO, join(EXAMPLE_REPOSITORY, 'multi_io', '1', 'model.onnx'), options),
+    addon.loadSession(SLOW, join(root, 'slow', '1', 'model.onnx'), options),
+    addon.loadSession(ADD, join(root, 'add', '1', 'model.onnx'), options),
+  ]);
+  pool = new WorkerPool({ workers: 2 });
+});
+
+afterAll(async () => {
+  await pool?.close();
+  for (const key of KEYS) addon.releaseSession(key);
+  expect(addon.liveSessionCount()).toBe(0);
+  await removeRepository(root);
+});
+
+describe('running batches', () => {
+  it('runs a batch in a worker with the same numbers as addon.run on the main thread', async () => {
+    const x = randomFloats(1, 16 * 32);
+    const expected = reference(TABULAR, [features(x)]);
+    const result = await pool.run({ sessionKey: TABULAR, inputs: [features(x)] });
+    expect(result.outputs).toHaveLength(1);
+    expect(result.outputs[0]!.data).toBeInstanceOf(Float32Array);
+    expect(result.outputs).toEqual(expected.outputs);
+    expect(result.runNs).toBeGreaterThan(0);
+  });
+
+  it('runs several inputs and INT64 outputs, and returns only the requested outputs', async () => {
+    const inputs = (): Tensor[] => [
+      { name: 'ids', datatype: 'INT64', shape: [3, 4], data: BigInt64Array.from([1n, 2n, -3n, 4n, 0n, 9n, 9n, 1n, 5n, 5n, 5n, 5n]) },
+      { name: 'values', datatype: 'FP32', shape: [3, 4], data: randomFloats(2, 12) },
+    ];
+    const all = await pool.run({ sessionKey: MULTI_IO, inputs: inputs() });
+    expect(all.outputs).toEqual(reference(MULTI_IO, inputs()).outputs);
+    expect(all.outputs[1]!.data).toBeInstanceOf(BigInt64Array);
+
+    const some = await pool.run({ sessionKey: MULTI_IO, inputs: inputs(), outputs: ['argmax'] });
+    expect(some.outputs.map((t) => t.name)).toEqual(['argmax']);
+    expect(some.outputs).toEqual(reference(MULTI_IO, inputs(), ['argmax']).outputs);
+  });
+
+  it('moves a large input’s buffer to the worker: the caller’s ArrayBuffer is detached', async () => {
+    const x = randomFloats(3, LARGE_ROWS * 32);
+    const { buffer } = x;
+    const expected = reference(TABULAR, [features(x)]);
+    const result = await pool.run({ sessionKey: TABULAR, inputs: [features(x)] });
+    expect(buffer.byteLength).toBe(0);
+    expect(x.byteLength).toBe(0);
+    expect(result.outputs).toEqual(expected.outputs);
+  });
+
+  it('copies out a view over part of a larger buffer instead of detaching that buffer', async () => {
+    const whole = randomFloats(4, (LARGE_ROWS + 4) * 32);
+    const snapshot = whole.slice();
+    const view = whole.subarray(2 * 32, (LARGE_ROWS + 2) * 32);
+    const expected = reference(TABULAR, [features(view)]);
+    const result = await pool.run({ sessionKey: TABULAR, inputs: [features(view)] });
+    expect(whole.buffer.byteLength).toBe(snapshot.byteLength);
+    expect(whole).toEqual(snapshot);
+    expect(result.outputs).toEqual(expected.outputs);
+  });
+
+  it('shares an input that lives in a SharedArrayBuffer, small or large, without detaching it', async () => {
+    for (const rows of [2, LARGE_ROWS]) {
+      const shared = new Float32Array(new SharedArrayBuffer(rows * 32 * 4));
+      shared.set(randomFloats(5 + rows, rows * 32));
+      const expected = reference(TABULAR, [features(shared)]);
+      const result = await pool.run({ sessionKey: TABULAR, inputs: [features(shared)] });
+      expect(shared.byteLength).toBe(rows * 32 * 4);
+      expect(result.outputs).toEqual(expected.outputs);
+    }
+  });
+
+  it('runs a batch whose two inputs are the same large array', async () => {
+    // c = a + b with a and b one Float32Array: a legitimate batch, and its buffer must be moved only once.
+    const rows = LARGE_ROWS * 16;
+    const x = randomFloats(6, rows * 2);
+    const doubled = Float32Array.from(x, (v) => v * 2);
+    const tensor = (name: string): Tensor => ({ name, datatype: 'FP32', shape: [rows, 2], data: x });
+    const result = await pool.run({ sessionKey: ADD, inputs: [tensor('a'), tensor('b')] }).catch((e: CodedError) => e);
+    expect(result).not.toHaveProperty('code');
+    expect((result as RunResult).outputs[0]!.data).toEqual(doubled);
+  });
+
+  it('runs 200 concurrent batches on one shared session correctly, spread over both workers', async () => {
+    expect(pool.threads.length).toBe(2);
+    const before = pool.threads.map((thread) => ({ thread, elu: thread.performance.eventLoopUtilization() }));
+    const batches = Array.from({ length: 200 }, (_, i) => {
+      const rows = 1 + (i % 7);
+      const x = randomFloats(1000 + i, rows * 32, 2);
+      return { x, expected: reference(TABULAR, [features(x)]).outputs };
+    });
+    const results = await Promise.all(batches.map(({ x }) => pool.run({ sessionKey: TABULAR, inputs: [features(x)] })));
+    results.forEach((result, i) => expect(result.outputs, `batch ${i}`).toEqual(batches[i]!.expected));
+    // Each worker's event loop was busy for some of that time: both ran batches.
+    for (const { thread, elu } of before) {
+      expect(thread.performance.eventLoopUtilization(elu).active).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('errors', () => {
+  it('keep the code and message the addon gives in the worker', async () => {
+    const unknown = await rejected(pool.run({ sessionKey: 'tabular:9#nope', inputs: [features(new Float32Array(32))] }));
+    expect(unknown.code).toBe('WEIR_SESSION_NOT_LOADED');
+    expect(unknown.message).toContain("'tabular:9#nope'");
+
+    const short = await rejected(pool.run({ sessionKey: TABULAR, inputs: [{ ...features(new Float32Array(31)), shape: [1, 32] }] }));
+    expect(short.code).toBe('WEIR_BAD_TENSOR');
+    expect(short.message).toContain('inputs[0].data');
+
+    const wrongType = await rejected(pool.run({
+      sessionKey: TABULAR, inputs: [{ name: 'features', datatype: 'FP64', shape: [1, 32], data: new Float64Array(32) }],
+    }));
+    expect(wrongType.code).toBe('WEIR_BAD_TENSOR');
+    expect(wrongType.message).toContain('inputs[0].datatype');
+
+    const output = await rejected(pool.run({ sessionKey: TABULAR, inputs: [features(new Float32Array(32))], outputs: ['logits'] }));
+    expect(output.code).toBe('WEIR_BAD_TENSOR');
+    expect(output.message).toContain('outputs[0]');
+  });
+
+  it('answer each batch as addon.run would, and a malformed batch fails alone, not the batches sent with it', async () => {
+    // All submitted in one turn, so the pool groups them into shared tasks.
+    const cases: Array<[string, () => Tensor]> = [
+      ['an unknown datatype', () => ({ ...features(new Float32Array(32)), datatype: 'FLOAT32' as never })],
+      ['good', () => features(randomFloats(7, 32))],
+      ['FP32 bytes in a Uint8Array', () => ({ ...features(new Float32Array(0), 1), data: new Uint8Array(randomFloats(8, 32).buffer) })],
+      ['good', () => features(randomFloats(9, 64))],
+      ['data one element short', () => ({ ...features(new Float32Array(31)), shape: [1, 32] })],
+      ['good', () => features(randomFloats(10, 96))],
+    ];
+    const messages: string[] = [];
+    const outcome = (what: string, run: () => RunResult | Promise<RunResult>, log?: string[]): Promise<unknown> =>
+      Promise.resolve().then(run).then(
+        (r) => ({ what, outputs: r.outputs }),
+        (e: CodedError) => {
+          log?.push(`${what}: ${e.code} ${e.message}`);
+          return { what, code: e.code, field: /^inputs\[0\]\.\w+/.exec(e.message)?.[0] };
+        },
+      );
+    const expected = await Promise.all(cases.map(([what, tensor]) => outcome(what, () => addon.run(TABULAR, [tensor()]))));
+    const actual = await Promise.all(
+      cases.map(([what, tensor]) => outcome(what, () => pool.run({ sessionKey: TABULAR, inputs: [tensor()] }), messages)),
+    );
+    expect(actual, `the pool answered:\n${messages.join('\n')}\n`).toEqual(expected);
+  });
+
+  it('a batch the pool cannot encode rejects; it neither crashes the process nor wedges the pool', async () => {
+    // A tensor without a shape fails in the pool itself, before any worker sees it. Run in a child
+    // process with a one-worker pool: a throw that escapes the pool would take the process down.
+    const script = join(root, 'pool-bad-batch.mjs');
+    const dist = new URL('../dist/', import.meta.url).href;
+    await writeFile(script, `
+      const { nativeAddon } = await import('${dist}native/addon.js');
+      const { WorkerPool } = await import('${dist}workers/pool.js');
+      const report = {};
+      process.on('uncaughtException', (error) => { report.uncaught = error.message; });
+      const addon = nativeAddon();
+      await addon.loadSession('t', process.argv[2], {});
+      const pool = new WorkerPool({ workers: 1 });
+      const timer = setTimeout(() => { report.hung = true; console.log(JSON.stringify(report)); process.exit(0); }, 2000);
+      const bad = pool.run({ sessionKey: 't', inputs: [{ name: 'features', datatype: 'FP32', data: new Float32Array(32) }] });
+      report.bad = await bad.then(() => 'resolved', (e) => ({ code: e.code, message: e.message }));
+      const good = await pool.run({ sessionKey: 't', inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 32], data: new Float32Array(32) }] });
+      report.good = good.outputs[0].shape;
+      clearTimeout(timer);
+      await pool.close();
+      console.log(JSON.stringify(report));
+    `);
+    const { stdout } = await promisify(execFile)(
+      process.execPath, [script, join(EXAMPLE_REPOSITORY, 'tabular', '1', 'model.onnx')], { timeout: 20_000 },
+    );
+    const report = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+      uncaught?: string; hung?: boolean; bad?: CodedError; good?: number[];
+    };
+    expect(report.uncaught).toBeUndefined();
+    expect(report.hung).toBeUndefined();
+    expect(['WEIR_BAD_TENSOR', 'WEIR_BAD_ARGUMENT']).toContain(report.bad?.code);
+    expect(report.bad?.message).toContain('shape');
+    expect(report.good).toEqual([1, 2]);
+  });
+});
+
+describe('a worker terminated mid-run', () => {
+  const slowBatch = (rows: number): Tensor => ({
+    name: 'x', datatype: 'FP32', shape: [rows, 256], data: randomFloats(rows, rows * 256),
+  });
+  const sessionsNow = (): unknown => addon.sessions().filter((s) => KEYS.includes(s.key)).sort((a, b) => a.key.localeCompare(b.key));
+  const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+  /** `promise`, or a rejection saying what did not answer: a wedged pool fails the test, not its timeout. */
+  function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /** Tabular batches through `on`, checked against the main thread; `count` in one turn reach `count` workers. */
+  async function tabularWorks(on: WorkerPool, count: number, what: string, ms = 10_000): Promise<void> {
+    const xs = Array.from({ length: count }, (_, i) => randomFloats(70 + i, 4 * 32));
+    const expected = xs.map((x) => reference(TABULAR, [features(x)]).outputs);
+    const results = await within(ms, what, Promise.all(xs.map((x) => on.run({ sessionKey: TABULAR, inputs: [features(x)] }))));
+    results.forEach((result, i) => expect(result.outputs).toEqual(expected[i]));
+  }
+
+  it.each([1, 2])('rejects its batch with WEIR_WORKER_EXITED, and the pool recovers (termination %i)', async (round) => {
+    // Both workers up and serving (two batches in one turn go to the two workers).
+    await tabularWorks(pool, 2, `before termination ${round}`);
+    const live = addon.liveSessionCount();
+    const registered = sessionsNow();
+    const settled = pool.run({ sessionKey: SLOW, inputs: [slowBatch(2000)] }) // about a second on one core
+      .then(() => 'resolved', (e: CodedError) => e);
+    // No event marks the batch as started inside the worker: give it a moment to get there.
+    await pause(100);
+    await Promise.all([...pool.threads].map((thread) => thread.terminate()));
+
+    const error = (await within(10_000, 'the terminated batch', settled)) as CodedError;
+    expect(error.code).toBe('WEIR_WORKER_EXITED');
+    expect(error.message).toMatch(/worker/);
+    // This process is alive (we are still running), and the registry neither lost nor leaked a session.
+    expect(process.exitCode ?? 0).toBe(0);
+    expect(addon.liveSessionCount()).toBe(live);
+    expect(sessionsNow()).toEqual(registered);
+
+    await tabularWorks(pool, 2, `after termination ${round}`);
+    expect(pool.threads.length).toBe(2);
+  });
+
+  it('terminating one of two busy workers fails only the batch it was running', async () => {
+    await tabularWorks(pool, 2, 'before termination');
+    const runs = [1000, 1001].map((rows) => pool.run({ sessionKey: SLOW, inputs: [slowBatch(rows)] }));
+    const settled = Promise.allSettled(runs);
+    await pause(100);
+    expect(pool.threads.length).toBe(2);
+    await pool.threads[0]!.terminate();
+
+    const outcomes = await within(10_000, 'the two slow batches', settled);
+    const failed = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+    const done = outcomes.filter((o): o is PromiseFulfilledResult<RunResult> => o.status === 'fulfilled');
+    expect(failed.map((o) => (o.reason as CodedError).code)).toEqual(['WEIR_WORKER_EXITED']);
+    expect(done).toHaveLength(1);
+    expect(done[0]!.value.outputs[0]!.shape[1]).toBe(256);
+    expect([1000, 1001]).toContain(done[0]!.value.outputs[0]!.shape[0]);
+
+    await tabularWorks(pool, 2, 'after termination');
+  });
+
+  it('a worker terminated while it is still starting is replaced too', async () => {
+    // Its own pool: if this wedges, the other tests keep theirs.
+    const own = new WorkerPool({ workers: 2 });
+    try {
+      await tabularWorks(own, 2, 'the new pool');
+      const before = new Set(own.threads);
+      await own.threads[0]!.terminate();
+      // Its replacement is starting now (loading the addon): terminate it before it serves anything.
+      const starting = own.threads.find((thread) => !before.has(thread));
+      expect(starting, 'a replacement thread').toBeDefined();
+      await starting!.terminate();
+
+      // A worker starts in well under a second; five leave room for a loaded machine.
+      await tabularWorks(own, 2, 'the pool after its starting worker was terminated', 5_000);
+      expect(own.threads.length).toBe(2);
+    } finally {
+      await within(5_000, 'closing the pool', own.close()).catch(() => {});
+    }
+  });
+});
