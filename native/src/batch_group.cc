@@ -4,6 +4,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -73,14 +74,14 @@ class GroupReader {
     return strings_[index];
   }
 
-  // The bytes of a tensor of `elements` elements of `element_size` bytes.
-  std::pair<void*, size_t> Bytes(double location, size_t where, size_t elements, size_t element_size) {
-    const size_t bytes = elements * element_size;
+  // A tensor's bytes: at an offset of the packed buffer, or a large tensor of its own.
+  std::pair<void*, size_t> Bytes(double location, size_t where, size_t bytes) {
     if (location == kPacked) {
       if (where > packed_length_ || bytes > packed_length_ - where) Malformed("tensor beyond the packed buffer");
       return {packed_ + where, bytes};
     }
     if (location != kLarge || where >= large_.size()) Malformed("unknown tensor location");
+    if (large_[where].second != bytes) Malformed("large tensor size differs from its header");
     return large_[where];
   }
 
@@ -121,11 +122,8 @@ BatchRequest ReadBatch(GroupReader& reader) {
     for (size_t rank = reader.Count(); rank > 0; --rank) input.shape.push_back(static_cast<int64_t>(reader.Count()));
     const double location = reader.Next();
     const size_t where = reader.Count();
-    const size_t elements = reader.Count();
-    const DataType* dtype = FindByV2Name(input.datatype);
-    // BYTES travel as a Uint8Array: their element count is a byte count.
-    const size_t element_size = dtype == nullptr || dtype->element_size == 0 ? 1 : dtype->element_size;
-    std::tie(input.data, input.byte_length) = reader.Bytes(location, where, elements, element_size);
+    const size_t bytes = reader.Count();
+    std::tie(input.data, input.byte_length) = reader.Bytes(location, where, bytes);
     batch.inputs.push_back(std::move(input));
   }
   const double outputs = reader.Next();
@@ -211,7 +209,6 @@ class GroupWriter {
       const std::vector<int64_t> shape = value.GetTensorTypeAndShapeInfo().GetShape();
       Number(static_cast<double>(shape.size()));
       for (int64_t d : shape) Number(static_cast<double>(d));
-      const double elements = static_cast<double>(layout.dtype->element_size == 0 ? layout.bytes : layout.count);
       if (layout.bytes <= pack_limit_) {
         layout.offset = (packed_length_ + 7) & ~size_t{7};
         packed_length_ = layout.offset + layout.bytes;
@@ -224,7 +221,7 @@ class GroupWriter {
         Number(static_cast<double>(large_.size()));
         large_.push_back({&value, layout});
       }
-      Number(elements);
+      Number(static_cast<double>(layout.bytes));
     }
   }
 

@@ -2,30 +2,28 @@
  * The pool of inference worker threads. Inference runs only here, never on
  * the main thread.
  *
- * piscina owns the threads: it starts them, replaces one that dies and stops
- * them. The data path is the pool's own: each thread runs one long-lived
- * piscina task that serves a dedicated MessagePort (see worker.ts), because a
- * piscina task per batch costs about 40 µs of CPU to post and answer here,
- * three times a bare MessagePort round trip and more than a small model's run.
+ * Each worker has at most one group of batches in flight. The pool dispatches
+ * once per event-loop turn (setImmediate), so batches that arrive in one turn
+ * leave together, and batches that arrive while every worker is busy wait here
+ * and leave together when one frees up: an idle pool adds at most one loop
+ * turn of wait, a busy one amortises each thread round trip over many
+ * batches. What crosses is packed by wire.ts.
  *
- * The pool pays even that round trip as rarely as it can: it dispatches once
- * per event-loop turn (setImmediate), so batches that arrive in one turn leave
- * together; each worker has at most one group of batches in flight; and
- * batches that arrive while every worker is busy wait here and leave together
- * when one frees up. An idle pool adds at most one loop turn of wait; a busy
- * one amortises the round trip over many batches. What crosses is packed by
- * wire.ts: small tensors are copied into one buffer per group, large ones
- * moved (or shared when they live in a SharedArrayBuffer).
+ * The pool owns its threads (worker_threads) rather than piscina: a piscina
+ * task per batch cost about 40 µs of CPU here, and piscina stops replacing
+ * workers once one dies while starting, which would leave batches waiting
+ * forever. See docs/architecture.md. A worker that dies fails only the group
+ * it held and is replaced; if workers keep dying before they are ready, the
+ * batches waiting are refused rather than kept.
  */
-import { fileURLToPath } from 'node:url';
-import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 
-import { Piscina } from 'piscina';
-
-import { WeirError } from '../errors.js';
+import { type ErrorCode, WeirError, isErrorCode } from '../errors.js';
 import type { RunResult } from '../native/addon.js';
+import { isDataType } from '../tensors/datatypes.js';
 import type { RunReply, RunTask } from './task.js';
-import { type WireMessage, decodeReplies, encodeTasks } from './wire.js';
+import { decodeReplies, encodeTasks } from './wire.js';
+import type { WorkerMessage } from './worker.js';
 
 export interface PoolOptions {
   workers: number;
@@ -39,35 +37,39 @@ interface PendingBatch {
   reject: (error: Error) => void;
 }
 
-/** The main thread's end of one worker's serve loop. */
-interface Channel {
-  port: MessagePort;
+/** One worker thread and what it holds. */
+interface Slot {
+  worker: Worker | null;
+  ready: boolean;
   /** The group in flight, answered in one reply; null when the worker is idle. */
   group: PendingBatch[] | null;
+  /** Deaths in a row before becoming ready: spaces out restarts. */
+  failedStarts: number;
+  lastError: Error | null;
 }
 
+const WORKER_FILE = new URL('./worker.js', import.meta.url);
+const MAX_RESTART_DELAY_MS = 1000;
+/** After this many failed starts in a row on every slot, waiting batches are refused. */
+const FAILED_STARTS_BEFORE_REFUSING = 3;
+
 export class WorkerPool {
-  private readonly piscina: Piscina<{ port: MessagePort }, void>;
-  private readonly workerCount: number;
+  private readonly slots: Slot[];
   private readonly maxBatchesPerGroup: number;
-  private readonly channels = new Set<Channel>();
   private readonly waiting: PendingBatch[] = [];
   private dispatchScheduled = false;
   private closing = false;
 
   constructor(options: PoolOptions) {
-    this.workerCount = options.workers;
     this.maxBatchesPerGroup = options.maxBatchesPerGroup ?? 32;
-    this.piscina = new Piscina({
-      filename: fileURLToPath(new URL('./worker.js', import.meta.url)),
-      minThreads: options.workers,
-      maxThreads: options.workers,
-      idleTimeout: Number.POSITIVE_INFINITY,
-      recordTiming: false,
-    });
-    // A thread that dies is replaced by piscina; its channel is reopened below.
-    this.piscina.on('error', () => {});
-    for (let i = 0; i < options.workers; i++) this.openChannel();
+    this.slots = Array.from({ length: options.workers }, () => ({
+      worker: null,
+      ready: false,
+      group: null,
+      failedStarts: 0,
+      lastError: null,
+    }));
+    for (const slot of this.slots) this.start(slot);
   }
 
   /**
@@ -76,42 +78,60 @@ export class WorkerPool {
    */
   run(task: RunTask): Promise<RunResult> {
     if (this.closing) return Promise.reject(new WeirError('WEIR_SERVER_STOPPING', 'the worker pool is closing'));
+    const malformed = malformedField(task);
+    if (malformed) return Promise.reject(new WeirError('WEIR_BAD_TENSOR', malformed));
     return new Promise((resolve, reject) => {
       this.waiting.push({ task, resolve, reject });
       this.scheduleDispatch();
     });
   }
 
-  private openChannel(): void {
-    const { port1, port2 } = new MessageChannel();
-    const channel: Channel = { port: port1, group: null };
-    this.channels.add(channel);
-    port1.on('message', (reply: WireMessage) => this.onReply(channel, reply));
-    // The serve task ends when its port closes, or rejects when its thread dies.
-    this.piscina.run({ port: port2 }, { transferList: [port2] }).then(
-      () => this.onChannelClosed(channel, null),
-      (error: Error) => this.onChannelClosed(channel, error),
-    );
+  private start(slot: Slot): void {
+    const worker = new Worker(WORKER_FILE);
+    slot.worker = worker;
+    worker.on('message', (message: WorkerMessage) => this.onMessage(slot, message));
+    worker.on('error', (error) => (slot.lastError = error));
+    worker.on('exit', () => this.onExit(slot, worker));
   }
 
-  private onReply(channel: Channel, reply: WireMessage): void {
-    const group = channel.group ?? [];
-    channel.group = null;
-    decodeReplies(reply).forEach((result, i) => settle(group[i] as PendingBatch, result));
+  private onMessage(slot: Slot, message: WorkerMessage): void {
+    if (message.kind === 'ready') {
+      slot.ready = true;
+      slot.failedStarts = 0;
+    } else {
+      const group = slot.group ?? [];
+      slot.group = null;
+      if (message.kind === 'replies') {
+        decodeReplies(message.message).forEach((reply, i) => settle(group[i] as PendingBatch, reply));
+      } else {
+        const code: ErrorCode = isErrorCode(message.code) ? message.code : 'WEIR_INTERNAL';
+        for (const pending of group) pending.reject(new WeirError(code, message.message));
+      }
+    }
     this.scheduleDispatch();
   }
 
-  private onChannelClosed(channel: Channel, error: Error | null): void {
-    this.channels.delete(channel);
-    channel.port.close();
-    if (channel.group) {
-      const reason = error?.message ?? 'its channel closed';
-      const failure = new WeirError('WEIR_WORKER_EXITED', `the inference worker failed: ${reason}`);
-      for (const pending of channel.group) pending.reject(failure);
+  private onExit(slot: Slot, worker: Worker): void {
+    if (slot.worker !== worker) return;
+    const reason = slot.lastError?.message ?? 'it exited';
+    if (slot.group) {
+      const failure = new WeirError('WEIR_WORKER_EXITED', `the inference worker running this batch failed: ${reason}`);
+      for (const pending of slot.group) pending.reject(failure);
     }
-    if (!this.closing) {
-      this.openChannel();
-      this.scheduleDispatch();
+    if (!slot.ready) slot.failedStarts += 1;
+    Object.assign(slot, { worker: null, ready: false, group: null, lastError: null });
+    if (this.closing) return;
+
+    if (this.slots.every((s) => !s.ready && s.failedStarts >= FAILED_STARTS_BEFORE_REFUSING)) {
+      const refusal = new WeirError('WEIR_WORKER_EXITED', `no inference worker could start: ${reason}`);
+      for (const pending of this.waiting.splice(0)) pending.reject(refusal);
+    }
+    // A first death restarts at once; only repeated deaths while starting back off.
+    if (slot.failedStarts <= 1) {
+      this.start(slot);
+    } else {
+      const delay = Math.min(MAX_RESTART_DELAY_MS, 25 * 2 ** slot.failedStarts);
+      setTimeout(() => this.closing || this.start(slot), delay).unref();
     }
   }
 
@@ -125,25 +145,25 @@ export class WorkerPool {
   }
 
   private dispatch(): void {
-    for (const channel of this.channels) {
+    for (const slot of this.slots) {
       if (this.waiting.length === 0) return;
-      if (channel.group) continue;
+      if (!slot.ready || slot.group || !slot.worker) continue;
       // Share what waits across the workers rather than hand it all to the first free one.
-      const take = Math.min(this.maxBatchesPerGroup, Math.ceil(this.waiting.length / this.workerCount));
-      const group = this.waiting.splice(0, take);
-      const { message, transferList } = encodeTasks(group.map((pending) => pending.task));
-      channel.group = group;
-      channel.port.postMessage(message, transferList);
+      const take = Math.min(this.maxBatchesPerGroup, Math.ceil(this.waiting.length / this.slots.length));
+      const group = encodable(this.waiting.splice(0, take));
+      if (group.batches.length === 0) continue;
+      slot.group = group.batches;
+      slot.worker.postMessage(group.message, group.transferList);
     }
   }
 
   get workers(): number {
-    return this.workerCount;
+    return this.slots.length;
   }
 
-  /** The worker threads themselves (tests terminate one mid-run). */
+  /** The worker threads now running (tests terminate one mid-run). */
   get threads(): readonly Worker[] {
-    return this.piscina.threads;
+    return this.slots.flatMap((slot) => (slot.worker ? [slot.worker] : []));
   }
 
   /** Batches waiting for a free worker. */
@@ -151,20 +171,68 @@ export class WorkerPool {
     return this.waiting.length;
   }
 
-  /** Fraction of time the worker threads were busy since start (0..1). */
+  /** Fraction of time the worker threads were busy since they started (0..1). */
   get utilization(): number {
-    const threads = this.piscina.threads;
+    const threads = this.threads;
     const busy = threads.reduce((sum, thread) => sum + thread.performance.eventLoopUtilization().utilization, 0);
     return threads.length === 0 ? 0 : busy / threads.length;
   }
 
-  /** Stops the workers; batches still waiting are refused. */
+  /** Stops the workers; batches still waiting or running are refused. */
   async close(): Promise<void> {
     this.closing = true;
     const refusal = new WeirError('WEIR_SERVER_STOPPING', 'the worker pool is closing');
     for (const pending of this.waiting.splice(0)) pending.reject(refusal);
-    for (const channel of this.channels) channel.port.close();
-    await this.piscina.close();
+    await Promise.all(
+      this.slots.map(async (slot) => {
+        for (const pending of slot.group ?? []) pending.reject(refusal);
+        slot.group = null;
+        await slot.worker?.terminate();
+      }),
+    );
+  }
+}
+
+/**
+ * What is wrong with a batch's structure, naming the field, or null. The
+ * core validates requests against the model; this guards the pool's own
+ * contract, so that a malformed batch is refused alone, up front.
+ */
+function malformedField(task: RunTask): string | null {
+  if (typeof task?.sessionKey !== 'string') return 'sessionKey must be a string';
+  if (!Array.isArray(task.inputs)) return 'inputs must be an array of tensors';
+  for (const [i, input] of task.inputs.entries()) {
+    if (typeof input?.name !== 'string') return `inputs[${i}].name must be a string`;
+    if (!isDataType(input.datatype)) return `inputs[${i}].datatype must be a V2 datatype, got ${String(input.datatype)}`;
+    if (!Array.isArray(input.shape) || !input.shape.every((d) => Number.isInteger(d) && d >= 0)) {
+      return `inputs[${i}].shape must be an array of non-negative integers`;
+    }
+    if (!ArrayBuffer.isView(input.data) || input.data instanceof DataView) return `inputs[${i}].data must be a TypedArray`;
+  }
+  if (task.outputs !== undefined && !(Array.isArray(task.outputs) && task.outputs.every((o) => typeof o === 'string'))) {
+    return 'outputs must be an array of output names';
+  }
+  return null;
+}
+
+/**
+ * Encodes a group; a batch that cannot be encoded (a malformed tensor handed
+ * to the pool directly) is refused alone and the rest still go.
+ */
+function encodable(batches: PendingBatch[]): { batches: PendingBatch[] } & ReturnType<typeof encodeTasks> {
+  try {
+    return { batches, ...encodeTasks(batches.map((pending) => pending.task)) };
+  } catch {
+    const good = batches.filter((pending) => {
+      try {
+        encodeTasks([pending.task]);
+        return true;
+      } catch (error) {
+        pending.reject(new WeirError('WEIR_BAD_TENSOR', `the batch cannot be sent to a worker: ${(error as Error).message}`));
+        return false;
+      }
+    });
+    return { batches: good, ...encodeTasks(good.map((pending) => pending.task)) };
   }
 }
 

@@ -59,9 +59,9 @@ class WireWriter {
       const offset = Math.ceil(this.packedLength / 8) * 8; // every TypedArray view stays aligned
       this.packedTensors.push({ data, offset });
       this.packedLength = offset + data.byteLength;
-      this.header.push(PACKED, offset, data.length);
+      this.header.push(PACKED, offset, data.byteLength);
     } else {
-      this.header.push(LARGE, this.large.length, data.length);
+      this.header.push(LARGE, this.large.length, data.byteLength);
       this.large.push(data);
     }
   }
@@ -104,10 +104,11 @@ class WireReader {
     for (let i = 0; i < rank; i++) shape.push(this.number());
     const location = this.number();
     const where = this.number();
-    const length = this.number();
+    const byteLength = this.number();
+    const array = DATATYPES[datatype].array;
     const data =
       location === PACKED
-        ? new DATATYPES[datatype].array(this.message.packed, where, length)
+        ? new array(this.message.packed, where, byteLength / array.BYTES_PER_ELEMENT)
         : (this.message.large[where] as TypedArray);
     return { name, datatype, shape, data };
   }

@@ -1,23 +1,34 @@
 /**
- * The worker-thread side of the pool. Each worker runs one long-lived piscina
- * task, `serve`, which answers groups of batches arriving on its own
- * MessagePort until the port closes. The addon runs a whole group in one
- * call, straight from the wire format (batches one after another, each
- * failing alone), and answers in it.
+ * An inference worker thread. It answers groups of batches posted by the
+ * pool: the addon runs a whole group in one call, straight from the wire
+ * format (batches one after another, each failing alone), and answers in it.
+ * A group the addon cannot read is answered as failed, never dropped.
  */
-import type { MessagePort } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 
+import { toWeirError } from '../errors.js';
 import { nativeAddon } from '../native/addon.js';
 import { PACKED_TENSOR_LIMIT, type WireMessage, transfersOf } from './wire.js';
 
+/** What a worker posts to the pool. */
+export type WorkerMessage =
+  | { kind: 'ready' }
+  | { kind: 'replies'; message: WireMessage }
+  | { kind: 'failed'; code: string; message: string };
+
+const port = parentPort;
+if (!port) throw new Error('worker.ts runs as a worker thread of the inference pool');
 const addon = nativeAddon();
 
-export default function serve({ port }: { port: MessagePort }): Promise<void> {
-  return new Promise((resolve) => {
-    port.on('message', (group: WireMessage) => {
-      const reply = addon.runBatchGroup(group, PACKED_TENSOR_LIMIT);
-      port.postMessage(reply, transfersOf(reply));
-    });
-    port.once('close', resolve);
-  });
-}
+port.on('message', (group: WireMessage) => {
+  let reply: WireMessage;
+  try {
+    reply = addon.runBatchGroup(group, PACKED_TENSOR_LIMIT);
+  } catch (error) {
+    const { code, message } = toWeirError(error);
+    port.postMessage({ kind: 'failed', code, message } satisfies WorkerMessage);
+    return;
+  }
+  port.postMessage({ kind: 'replies', message: reply } satisfies WorkerMessage, transfersOf(reply));
+});
+port.postMessage({ kind: 'ready' } satisfies WorkerMessage);
