@@ -10,8 +10,10 @@
  *
  * The fixed cost is the CPU time (main thread plus workers) the core spends
  * per batch beyond ONNX Runtime's own Run, on the tabular model at batch 1:
- * (process CPU time - the CPU time workers spent inside Run) / batches.
- * Inputs live in SharedArrayBuffers, so the driver copies nothing per request.
+ * process CPU time per batch minus ORT's Run time per batch, which is
+ * calibrated alone on this thread (one ORT thread, nothing competing, so wall
+ * time is CPU time). Inputs live in SharedArrayBuffers, so the driver copies
+ * nothing per request.
  */
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +21,7 @@ import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 
 import { InferenceCore } from '../dist/index.js';
+import { nativeAddon } from '../dist/native/addon.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1.5);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? availableParallelism());
@@ -51,18 +54,17 @@ function percentile(sorted: number[], p: number): number {
 const round = (n: number, digits = 1) => Number(n.toFixed(digits));
 
 /** Calls `once` from `depth` concurrent lanes for SECONDS; CPU time is the whole process's. */
-async function drive(depth: number, once: () => Promise<number>) {
+async function drive(depth: number, once: () => Promise<unknown>) {
   const latenciesUs: number[] = [];
   let batches = 0;
-  let ortCpuNs = 0;
   const cpuStart = process.cpuUsage();
+  const loopStart = performance.eventLoopUtilization();
   const start = performance.now();
   const end = start + SECONDS * 1000;
   const lane = async () => {
     while (performance.now() < end) {
       const t = performance.now();
-      const cpuNs = await once();
-      ortCpuNs += cpuNs;
+      await once();
       latenciesUs.push((performance.now() - t) * 1000);
       batches += 1;
     }
@@ -70,12 +72,13 @@ async function drive(depth: number, once: () => Promise<number>) {
   await Promise.all(Array.from({ length: depth }, lane));
   const elapsedS = (performance.now() - start) / 1000;
   const cpu = process.cpuUsage(cpuStart);
+  const mainThread = performance.eventLoopUtilization(loopStart);
   latenciesUs.sort((a, b) => a - b);
   return {
     batches,
     batchesPerS: batches / elapsedS,
     cpuUsPerBatch: (cpu.user + cpu.system) / batches,
-    ortCpuUsPerBatch: ortCpuNs / 1000 / batches,
+    mainThreadUsPerBatch: (mainThread.active * 1000) / batches,
     p50Us: percentile(latenciesUs, 0.5),
     p90Us: percentile(latenciesUs, 0.9),
     p99Us: percentile(latenciesUs, 0.99),
@@ -104,14 +107,35 @@ async function rawOrt(model: ModelName, batch: number) {
 function coreDriver(core: InferenceCore, model: ModelName, batch: number) {
   const spec = MODELS[model];
   const data = seededInput(batch, spec.rowShape, batch, true);
-  return async () => {
-    const response = await core.infer({
-      model,
-      version: spec.version,
-      inputs: [{ name: spec.input, datatype: 'FP32', shape: [batch, ...spec.rowShape], data }],
+  return () =>
+    core.infer({ model, version: spec.version, inputs: [{ name: spec.input, datatype: 'FP32', shape: [batch, ...spec.rowShape], data }] });
+}
+
+/** ORT's own Run time per batch: the addon run synchronously on this thread, alone. */
+async function calibrateOrtRun(model: ModelName, batch: number): Promise<number> {
+  const spec = MODELS[model];
+  const addon = nativeAddon();
+  const key = `bench-calibration:${model}`;
+  if (!addon.sessions().some((s) => s.key === key)) {
+    await addon.loadSession(key, join(MODELS_DIR, model, spec.version, 'model.onnx'), {
+      intraOpThreads: 1,
+      interOpThreads: 1,
+      graphOptimization: 'all',
+      executionProvider: 'cpu',
+      deviceId: 0,
+      cpuFallback: false,
     });
-    return response.compute.cpuNs;
-  };
+  }
+  const inputs = [{ name: spec.input, datatype: 'FP32' as const, shape: [batch, ...spec.rowShape], data: seededInput(batch, spec.rowShape, batch, false) }];
+  addon.run(key, inputs);
+  let runs = 0;
+  let runNs = 0;
+  const end = performance.now() + SECONDS * 300;
+  while (performance.now() < end) {
+    runNs += addon.run(key, inputs).runNs;
+    runs += 1;
+  }
+  return runNs / 1000 / runs;
 }
 
 const core = await InferenceCore.start({ modelRepository: MODELS_DIR, workers: WORKERS, intraOpThreads: 1 });
@@ -119,6 +143,7 @@ const results: Array<{ model: ModelName; batch: number; ratio_core_to_raw: numbe
 for (const model of Object.keys(MODELS) as ModelName[]) {
   for (const batch of BATCHES) {
     await drive(1, coreDriver(core, model, batch)).catch(() => undefined); // warm-up
+    const ortRunUs = await calibrateOrtRun(model, batch);
     const raw = await rawOrt(model, batch);
     const viaCore = await drive(DEPTH, coreDriver(core, model, batch));
     results.push({
@@ -131,17 +156,19 @@ for (const model of Object.keys(MODELS) as ModelName[]) {
         p90_us: round(viaCore.p90Us),
         p99_us: round(viaCore.p99Us),
         cpu_us_per_batch: round(viaCore.cpuUsPerBatch),
-        ort_cpu_us_per_batch: round(viaCore.ortCpuUsPerBatch),
+        main_thread_us_per_batch: round(viaCore.mainThreadUsPerBatch),
       },
+      ort_run_us_per_batch: round(ortRunUs),
       ratio_core_to_raw: round(viaCore.batchesPerS / raw.batchesPerS, 3),
     });
   }
 }
 
 // The fixed cost, with one request in flight (nothing to amortise) and under load.
+const tabularRunUs = await calibrateOrtRun('tabular', 1);
 const fixedCost = async (depth: number) => {
   const run = await drive(depth, coreDriver(core, 'tabular', 1));
-  return round(run.cpuUsPerBatch - run.ortCpuUsPerBatch);
+  return round(run.cpuUsPerBatch - tabularRunUs);
 };
 const fixedSequential = await fixedCost(1);
 const fixedLoaded = await fixedCost(DEPTH);

@@ -19,7 +19,11 @@ const { version: WEIR_VERSION } = createRequire(import.meta.url)('../../package.
 
 export interface CoreOptions extends ThreadRequest {
   modelRepository: string;
+  /** Longest a request may wait in its model's queue before it is refused (default 30 s). */
+  requestTimeoutMs?: number;
 }
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 export interface InferRequest {
   model: string;
@@ -29,6 +33,8 @@ export interface InferRequest {
   inputs: Tensor[];
   /** Outputs to return; absent: all of them. */
   outputs?: string[];
+  /** Overrides the server's queue timeout for this request. */
+  timeoutMs?: number;
 }
 
 export interface InferResponse {
@@ -54,14 +60,25 @@ export class InferenceCore {
     readonly repository: ModelRepository,
     readonly pool: WorkerPool,
     readonly threads: ThreadPlan,
+    private readonly requestTimeoutMs: number,
   ) {}
 
   /** Loads the runtime and the repository and starts the workers. */
   static async start(options: CoreOptions): Promise<InferenceCore> {
     const threads = planThreads(options);
-    const repository = new ModelRepository(options.modelRepository, { addon: nativeAddon(), threads });
-    await repository.loadAll();
-    return new InferenceCore(repository, new WorkerPool({ workers: threads.workers }), threads);
+    const pool = new WorkerPool({ workers: threads.workers });
+    const repository = new ModelRepository(options.modelRepository, {
+      addon: nativeAddon(),
+      threads,
+      runBatch: (task) => pool.run(task),
+    });
+    try {
+      await repository.loadAll();
+    } catch (error) {
+      await pool.close();
+      throw error;
+    }
+    return new InferenceCore(repository, pool, threads, options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
   }
 
   live(): boolean {
@@ -110,7 +127,8 @@ export class InferenceCore {
     const served = entry.acquire();
     try {
       const outputs = validateRequest(served, request.inputs, request.outputs);
-      const result = await this.pool.run({ sessionKey: served.sessionKey, inputs: request.inputs, outputs });
+      const timeoutMs = request.timeoutMs ?? this.requestTimeoutMs;
+      const result = await served.batcher.submit({ inputs: request.inputs, outputs, deadline: performance.now() + timeoutMs });
       return {
         model_name: served.model,
         model_version: String(served.version),

@@ -4,6 +4,7 @@
  * have finished. While READY it holds what the request path reads, computed
  * once at load.
  */
+import type { Batcher } from '../batching/batcher.js';
 import { type ErrorCode, WeirError } from '../errors.js';
 import type { SessionInfo, SessionOptions } from '../native/addon.js';
 import type { DynamicBatching, ModelConfig } from './model-config.js';
@@ -26,6 +27,8 @@ export interface ServedVersion {
   /** null: every request runs alone. */
   batching: DynamicBatching | null;
   sessionOptions: SessionOptions;
+  /** Queues and batches this version's requests. */
+  batcher: Batcher;
   inputsByName: ReadonlyMap<string, TensorSpec>;
   outputNames: ReadonlySet<string>;
 }

@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
+import { Batcher, type RunBatch } from '../batching/batcher.js';
 import type { ThreadPlan } from '../config/threads.js';
 import { WeirError, toWeirError } from '../errors.js';
 import type { NativeAddon, SessionOptions } from '../native/addon.js';
@@ -59,6 +60,8 @@ export class Model {
 export interface RepositoryOptions {
   addon: NativeAddon;
   threads: ThreadPlan;
+  /** Runs one batch (in the worker pool). */
+  runBatch: RunBatch;
 }
 
 export class ModelRepository {
@@ -144,6 +147,7 @@ export class ModelRepository {
       const signature = resolveSignature(config, session);
       // A derived config batches like Triton's auto-complete: dynamic batching on.
       const derivedBatching = config.maxBatchSize === undefined && signature.maxBatchSize > 0;
+      const batching = signature.maxBatchSize === 0 ? null : (config.dynamicBatching ?? (derivedBatching ? DEFAULT_DYNAMIC_BATCHING : null));
       entry.markReady({
         model: model.name,
         version,
@@ -152,8 +156,16 @@ export class ModelRepository {
         fallbackReason: session.fallbackReason,
         config,
         signature,
-        batching: signature.maxBatchSize === 0 ? null : (config.dynamicBatching ?? (derivedBatching ? DEFAULT_DYNAMIC_BATCHING : null)),
+        batching,
         sessionOptions,
+        batcher: new Batcher(sessionKey, {
+          maxBatchSize: signature.maxBatchSize,
+          merge: batching !== null,
+          preferredBatchSizes: batching?.preferredBatchSize ?? [],
+          maxQueueDelayMicroseconds: batching?.maxQueueDelayMicroseconds ?? 0,
+          maxQueueSize: batching?.maxQueueSize ?? DEFAULT_DYNAMIC_BATCHING.maxQueueSize,
+          concurrency: this.options.threads.workers,
+        }, this.options.runBatch),
         inputsByName: new Map(signature.inputs.map((spec) => [spec.name, spec])),
         outputNames: new Set(signature.outputs.map((spec) => spec.name)),
       });
@@ -166,7 +178,10 @@ export class ModelRepository {
 
   private async unloadVersion(model: Model, entry: ModelVersion): Promise<void> {
     const served = await entry.drain();
-    if (served) this.options.addon.releaseSession(served.sessionKey);
+    if (served) {
+      served.batcher.stop(new WeirError('WEIR_MODEL_UNAVAILABLE', `model '${model.name}' version ${entry.version} was unloaded`));
+      this.options.addon.releaseSession(served.sessionKey);
+    }
     if (model.versions.get(entry.version) === entry) model.versions.delete(entry.version);
   }
 

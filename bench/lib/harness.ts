@@ -1,0 +1,229 @@
+/**
+ * The HTTP benchmark, shared by bench/http.ts (full run) and bench/smoke.ts.
+ *
+ * Each server in SERVERS is started pinned to the server CPU (default core 0),
+ * checked with one correct request per scenario, then driven by autocannon
+ * pinned to the client CPU (default core 1). Its CPU time comes from /proc
+ * over exactly the measured window. Servers run one at a time; raw
+ * onnxruntime-node on the CNN is measured afterwards on the server CPU.
+ */
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { cpus, loadavg, release } from 'node:os';
+
+import { installCleanup } from './children.js';
+import { type LoadResult, runLoad } from './load.js';
+import { clockTicksPerSecond } from './proc.js';
+import { measureRawOrt, type RawOrtResult } from './raw-ort.js';
+import { SCENARIOS, type ScenarioName } from './scenarios.js';
+import { SERVERS, type ServerSpec, startServer } from './servers.js';
+
+export interface HarnessConfig {
+  mode: 'full' | 'smoke';
+  seconds: number;
+  warmupSeconds: number;
+  connections: number;
+  rawSecondsPerBatch: number;
+  serverCpus: string;
+  clientCpus: string;
+  startTimeoutS: number;
+  /** Names of the servers to run (default: all of SERVERS). */
+  servers: string[] | null;
+}
+
+/** Config from BENCH_* environment variables over the mode's defaults. */
+export function configFromEnv(mode: 'full' | 'smoke'): HarnessConfig {
+  const env = process.env;
+  const smoke = mode === 'smoke';
+  const num = (name: string, fallback: number) => {
+    const value = env[name];
+    if (value === undefined || value === '') return fallback;
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got '${value}'`);
+    return n;
+  };
+  return {
+    mode,
+    seconds: num('BENCH_SECONDS', smoke ? 2 : 10),
+    warmupSeconds: num('BENCH_WARMUP_SECONDS', smoke ? 0.5 : 2),
+    connections: num('BENCH_CONNECTIONS', smoke ? 16 : 64),
+    rawSecondsPerBatch: num('BENCH_RAW_SECONDS', smoke ? 0.5 : 2),
+    serverCpus: env.BENCH_SERVER_CPUS || '0',
+    clientCpus: env.BENCH_CLIENT_CPUS || '1',
+    startTimeoutS: num('BENCH_START_TIMEOUT_S', 60),
+    servers: env.BENCH_SERVERS ? env.BENCH_SERVERS.split(',').map((s) => s.trim()) : null,
+  };
+}
+
+/** A server's figures in one scenario, or why there are none. */
+export type ServerResult =
+  | { skipped: string }
+  | { error: string; probe?: string }
+  | (LoadResult & { probe: string; ready_after_s: number });
+
+export interface ScenarioReport {
+  description: string;
+  request: { method: string; path: string; headers: Record<string, string>; body_bytes: number; rows: number };
+  servers: Record<string, ServerResult>;
+  raw_onnxruntime?: RawOrtResult | { error: string };
+}
+
+export interface Report {
+  bench: 'http';
+  mode: 'full' | 'smoke';
+  machine: Record<string, unknown>;
+  config: Record<string, unknown>;
+  scenarios: Record<ScenarioName, ScenarioReport>;
+  ratios: Record<string, number | null>;
+  targets: Record<string, boolean | null>;
+}
+
+export const isMeasured = (r: ServerResult | undefined): r is Extract<ServerResult, { requests: number }> =>
+  r !== undefined && 'requests' in r;
+
+function packageVersion(name: string): string | null {
+  try {
+    return (createRequire(import.meta.url)(`${name}/package.json`) as { version: string }).version;
+  } catch {
+    return null;
+  }
+}
+
+function checkPinning(list: string): void {
+  try {
+    execFileSync('taskset', ['-c', list, 'true'], { stdio: 'pipe' });
+  } catch (error) {
+    const detail = error instanceof Error && 'stderr' in error ? String(error.stderr).trim() : String(error);
+    throw new Error(`cannot pin to CPUs '${list}' with taskset (set BENCH_SERVER_CPUS / BENCH_CLIENT_CPUS): ${detail}`);
+  }
+}
+
+async function runServer(spec: ServerSpec, config: HarnessConfig, scenarios: Record<ScenarioName, ScenarioReport>): Promise<void> {
+  let server;
+  try {
+    server = await startServer(spec, config.serverCpus, config.startTimeoutS);
+  } catch (error) {
+    const skipped = `${spec.label} did not start: ${error instanceof Error ? error.message : String(error)}`;
+    for (const name of spec.scenarios) scenarios[name].servers[spec.name] = { skipped };
+    return;
+  }
+  try {
+    for (const name of spec.scenarios) {
+      const scenario = SCENARIOS[name];
+      let probe: string;
+      try {
+        probe = (await scenario.probe(server.baseUrl)) ?? 'ok';
+      } catch (error) {
+        probe = `request failed: ${error instanceof Error ? error.message : String(error)}`;
+      }
+      try {
+        const load = await runLoad({
+          url: server.baseUrl + scenario.path,
+          method: scenario.method,
+          headers: scenario.headers,
+          body: scenario.body,
+          connections: config.connections,
+          seconds: config.seconds,
+          warmupSeconds: config.warmupSeconds,
+          serverPid: server.child.pid,
+          metricsUrl: server.metricsUrl,
+          model: scenario.model,
+          cpus: config.clientCpus,
+        });
+        scenarios[name].servers[spec.name] = { probe, ready_after_s: server.readyAfterS, ...load };
+      } catch (error) {
+        scenarios[name].servers[spec.name] = { error: error instanceof Error ? error.message : String(error), probe };
+      }
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+const ratio = (a: number | null | undefined, b: number | null | undefined, digits = 3): number | null =>
+  a === null || a === undefined || b === null || b === undefined || b === 0 ? null : Number((a / b).toFixed(digits));
+const atMost = (value: number | null, limit: number): boolean | null => (value === null ? null : value <= limit);
+
+export async function runHttpBenchmark(config: HarnessConfig): Promise<Report> {
+  installCleanup();
+  checkPinning(config.serverCpus);
+  checkPinning(config.clientCpus);
+
+  const scenarios = {} as Record<ScenarioName, ScenarioReport>;
+  for (const scenario of Object.values(SCENARIOS)) {
+    scenarios[scenario.name] = {
+      description: scenario.description,
+      request: { method: scenario.method, path: scenario.path, headers: scenario.headers, body_bytes: scenario.body.length, rows: scenario.rows },
+      servers: {},
+    };
+  }
+  const machine = {
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model,
+    kernel: release(),
+    node: process.version,
+    onnxruntime_node: packageVersion('onnxruntime-node'),
+    autocannon: packageVersion('autocannon'),
+    clk_tck: clockTicksPerSecond(),
+    loadavg_at_start: loadavg().map((v) => Number(v.toFixed(2))),
+  };
+
+  const servers = SERVERS.filter((s) => config.servers === null || config.servers.includes(s.name));
+  for (const spec of servers) await runServer(spec, config, scenarios);
+
+  try {
+    scenarios['cnn-binary'].raw_onnxruntime = await measureRawOrt(config.rawSecondsPerBatch, config.serverCpus);
+  } catch (error) {
+    scenarios['cnn-binary'].raw_onnxruntime = { error: error instanceof Error ? error.message : String(error) };
+  }
+
+  const tabular = scenarios['tabular-json'].servers;
+  const weir = isMeasured(tabular.weir) ? tabular.weir : undefined;
+  const naive = isMeasured(tabular['naive-node']) ? tabular['naive-node'] : undefined;
+  const uws = isMeasured(tabular['uws-hello']) ? tabular['uws-hello'] : undefined;
+  const cnnWeirEntry = scenarios['cnn-binary'].servers.weir;
+  const cnnWeir = isMeasured(cnnWeirEntry) ? cnnWeirEntry : undefined;
+  const raw = scenarios['cnn-binary'].raw_onnxruntime;
+  const bestRaw = raw && 'best' in raw ? raw.best.rows_per_s : null;
+  const cnnRowsPerS = cnnWeir ? (cnnWeir.requests_2xx * SCENARIOS['cnn-binary'].rows) / cnnWeir.seconds : null;
+
+  const ratios = {
+    tabular_weir_cpu_per_request_vs_naive_node: ratio(weir?.cpu_us_per_request, naive?.cpu_us_per_request),
+    tabular_weir_cpu_per_request_vs_uws_hello: ratio(weir?.cpu_us_per_request, uws?.cpu_us_per_request),
+    tabular_weir_p99_vs_naive_node: ratio(weir?.latency_ms.p99, naive?.latency_ms.p99),
+    tabular_weir_requests_per_s_vs_naive_node: ratio(weir?.requests_per_s, naive?.requests_per_s),
+    tabular_naive_node_cpu_per_request_vs_uws_hello: ratio(naive?.cpu_us_per_request, uws?.cpu_us_per_request),
+    cnn_weir_rows_per_s: cnnRowsPerS === null ? null : Math.round(cnnRowsPerS),
+    cnn_best_raw_rows_per_s: bestRaw,
+    cnn_weir_vs_best_raw: ratio(cnnRowsPerS, bestRaw),
+  };
+  const zeroErrors = (r: typeof weir) => (r === undefined ? null : r.errors.total === 0 && r.probe === 'ok');
+  const targets = {
+    tabular_weir_cpu_per_request_at_most_one_third_of_naive_node: atMost(ratios.tabular_weir_cpu_per_request_vs_naive_node, 1 / 3),
+    tabular_weir_cpu_per_request_at_most_1_6x_uws_hello: atMost(ratios.tabular_weir_cpu_per_request_vs_uws_hello, 1.6),
+    tabular_weir_zero_errors: zeroErrors(weir),
+    tabular_weir_p99_at_most_naive_node: atMost(ratios.tabular_weir_p99_vs_naive_node, 1),
+    cnn_weir_zero_errors: zeroErrors(cnnWeir),
+    cnn_weir_at_least_85pct_of_best_raw: ratios.cnn_weir_vs_best_raw === null ? null : ratios.cnn_weir_vs_best_raw >= 0.85,
+  };
+
+  return {
+    bench: 'http',
+    mode: config.mode,
+    machine,
+    config: {
+      seconds: config.seconds,
+      warmup_seconds: config.warmupSeconds,
+      connections: config.connections,
+      pipelining: 1,
+      server_cpus: config.serverCpus,
+      client_cpus: config.clientCpus,
+      raw_onnxruntime: { seconds_per_batch: config.rawSecondsPerBatch, intra_op_threads: 1, batches: [1, 8, 32, 128] },
+      servers: servers.map((s) => ({ name: s.name, command: s.command({ http: '<http-port>', metrics: '<metrics-port>' }).join(' '), scenarios: s.scenarios })),
+      cpu_time: 'server process group utime+stime from /proc/<pid>/stat over the measured window; cpu_us_per_request = that / responses',
+    },
+    scenarios,
+    ratios,
+    targets,
+  };
+}

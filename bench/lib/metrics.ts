@@ -1,0 +1,46 @@
+/** Reads weir_batch_size_rows (a Prometheus histogram) from a /metrics endpoint. */
+
+export interface HistogramTotals {
+  sum: number;
+  count: number;
+}
+
+const HISTOGRAM = 'weir_batch_size_rows';
+
+/**
+ * The histogram's _sum and _count, added over its series; only the series
+ * labelled model="<model>" when the series carry a model label.
+ */
+export function parseBatchHistogram(text: string, model: string): HistogramTotals | null {
+  const series: { labels: string; field: 'sum' | 'count'; value: number }[] = [];
+  const line = new RegExp(`^${HISTOGRAM}_(sum|count)(\\{[^}]*\\})?\\s+(\\S+)`);
+  for (const row of text.split('\n')) {
+    const match = line.exec(row.trim());
+    if (match) series.push({ field: match[1] as 'sum' | 'count', labels: match[2] ?? '', value: Number(match[3]) });
+  }
+  if (series.length === 0) return null;
+  const labelled = series.some((s) => /(^|[{,])model="/.test(s.labels));
+  const mine = labelled ? series.filter((s) => s.labels.includes(`model="${model}"`)) : series;
+  const totals = { sum: 0, count: 0 };
+  for (const s of mine) totals[s.field] += s.value;
+  return totals;
+}
+
+/** Scrapes `url`; null when it cannot be read or has no such histogram. */
+export async function scrapeBatchHistogram(url: string | null, model: string): Promise<HistogramTotals | null> {
+  if (url === null) return null;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    if (response.status !== 200) return null;
+    return parseBatchHistogram(await response.text(), model);
+  } catch {
+    return null;
+  }
+}
+
+/** Mean rows per batch between two scrapes; null when either is missing or nothing ran. */
+export function meanBatchSize(before: HistogramTotals | null, after: HistogramTotals | null): number | null {
+  if (before === null || after === null) return null;
+  const count = after.count - before.count;
+  return count > 0 ? Number(((after.sum - before.sum) / count).toFixed(2)) : null;
+}

@@ -1,0 +1,57 @@
+/**
+ * CPU time of a process group from /proc, for the HTTP benchmark.
+ *
+ * Servers are started detached (their own process group, pgid = pid), so the
+ * group's CPU time covers the server, all its threads (worker threads, ONNX
+ * Runtime's) and any helper processes it starts. /proc/<pid>/stat counts in
+ * clock ticks (`getconf CLK_TCK`, usually 100): 10 ms resolution, so measure
+ * over seconds, not milliseconds.
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+let ticks: number | undefined;
+
+/** Clock ticks per second for /proc's utime and stime. */
+export function clockTicksPerSecond(): number {
+  if (ticks === undefined) {
+    try {
+      ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    } catch {
+      ticks = NaN;
+    }
+    if (!Number.isFinite(ticks) || ticks <= 0) ticks = 100;
+  }
+  return ticks;
+}
+
+interface ProcStat {
+  pid: number;
+  pgrp: number;
+  /** utime + stime, in clock ticks (every thread of the process, live or exited). */
+  cpuTicks: number;
+}
+
+function readStat(pid: number): ProcStat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined; // exited meanwhile
+  }
+  // Field 2 (comm) is parenthesised and may hold spaces or ')': split after the last ')'.
+  // What follows starts at field 3 (state), so field n is at index n - 3.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { pid, pgrp: Number(fields[2]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
+}
+
+/** CPU seconds (user + system) used so far by every live process in process group `pgid`. */
+export function processGroupCpuSeconds(pgid: number): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = readStat(Number(entry));
+    if (stat && stat.pgrp === pgid) total += stat.cpuTicks;
+  }
+  return total / clockTicksPerSecond();
+}

@@ -1,0 +1,272 @@
+/**
+ * Dynamic batching for one model version, with Triton's knobs and rule: a
+ * batch is formed when the requests waiting reach the preferred size (the
+ * largest preferred size, else max_batch_size), or when the oldest has waited
+ * max_queue_delay; never beyond max_batch_size rows, and never mixing
+ * requests whose non-batch dimensions (or requested outputs) differ. Like a
+ * Triton model instance, the version runs at most `concurrency` batches at a
+ * time: while they run, requests accumulate into larger batches.
+ *
+ * Node's timers have millisecond resolution, so a queue delay under 1 ms
+ * batches what arrives within the same event-loop turn (setImmediate)
+ * rather than sleeping or spinning; under load, requests still accumulate
+ * while the version's batches run.
+ *
+ * Bounded: a full queue refuses at once (WEIR_QUEUE_FULL), and a request that
+ * waited past its deadline is answered WEIR_REQUEST_TIMEOUT, never computed.
+ * A merged batch that fails inside the model is re-run request by request, so
+ * that only the culprit gets the error.
+ */
+import { WeirError, toWeirError } from '../errors.js';
+import type { RunResult } from '../native/addon.js';
+import type { Tensor } from '../tensors/tensor.js';
+import type { RunTask } from '../workers/task.js';
+import { concatRows, splitRows } from './batch-tensors.js';
+
+export interface BatchingPolicy {
+  /** Rows per batch; 0: the model has no batch dimension and requests never merge. */
+  maxBatchSize: number;
+  /** false: every request runs as a batch of its own (still queued and bounded). */
+  merge: boolean;
+  preferredBatchSizes: readonly number[];
+  maxQueueDelayMicroseconds: number;
+  /** Requests waiting, across all shapes. */
+  maxQueueSize: number;
+  /** Batches of this version running at once (typically the worker count). */
+  concurrency: number;
+}
+
+export interface BatchRequest {
+  inputs: Tensor[];
+  /** Requested outputs; undefined: all. */
+  outputs?: string[];
+  /** performance.now() after which the request is refused instead of run. */
+  deadline: number;
+}
+
+export type RunBatch = (task: RunTask) => Promise<RunResult>;
+
+interface Queued extends BatchRequest {
+  rows: number;
+  enqueuedAt: number;
+  resolve: (result: RunResult) => void;
+  reject: (error: Error) => void;
+}
+
+/** Errors that mean the batch never ran as a whole: re-running alone would not help. */
+const NOT_THE_REQUESTS_FAULT = new Set(['WEIR_WORKER_EXITED', 'WEIR_SERVER_STOPPING', 'WEIR_SESSION_NOT_LOADED']);
+
+export class Batcher {
+  /** Waiting requests by compatibility key, each list oldest first. */
+  private readonly queues = new Map<string, Queued[]>();
+  private waiting = 0;
+  private running = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private scheduledSoon = false;
+  private timerAt = Number.POSITIVE_INFINITY;
+  /** The earliest deadline of any waiting request (a lower bound). */
+  private nextDeadline = Number.POSITIVE_INFINITY;
+  private stopped: WeirError | null = null;
+  private readonly target: number;
+
+  constructor(
+    private readonly sessionKey: string,
+    private readonly policy: BatchingPolicy,
+    private readonly runBatch: RunBatch,
+  ) {
+    const preferred = policy.preferredBatchSizes.filter((size) => size <= policy.maxBatchSize);
+    this.target = preferred.length > 0 ? Math.max(...preferred) : policy.maxBatchSize;
+  }
+
+  /** Queues a validated request; resolves with its own slice of the batch's outputs. */
+  submit(request: BatchRequest): Promise<RunResult> {
+    if (this.stopped) return Promise.reject(this.stopped);
+    if (this.waiting >= this.policy.maxQueueSize) {
+      return Promise.reject(
+        new WeirError('WEIR_QUEUE_FULL', `the queue of '${this.sessionKey.split('#')[0]}' is full (${this.policy.maxQueueSize} requests waiting); retry later`),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      const rows = this.policy.maxBatchSize > 0 ? ((request.inputs[0]?.shape[0] as number | undefined) ?? 0) : 0;
+      const queued: Queued = { ...request, rows, enqueuedAt: performance.now(), resolve, reject };
+      const key = this.compatibilityKey(request);
+      const queue = this.queues.get(key);
+      if (queue) queue.push(queued);
+      else this.queues.set(key, [queued]);
+      this.waiting += 1;
+      this.nextDeadline = Math.min(this.nextDeadline, request.deadline);
+      this.scheduleSoon();
+    });
+  }
+
+  /** Schedules at the end of this event-loop turn, so that what arrives in one turn can merge. */
+  private scheduleSoon(): void {
+    if (this.scheduledSoon) return;
+    this.scheduledSoon = true;
+    setImmediate(() => {
+      this.scheduledSoon = false;
+      if (!this.stopped) this.schedule();
+    });
+  }
+
+  /** Requests waiting to be batched. */
+  get queuedRequests(): number {
+    return this.waiting;
+  }
+
+  /** Batches running now. */
+  get runningBatches(): number {
+    return this.running;
+  }
+
+  /** Refuses everything waiting and anything submitted from now on. */
+  stop(error: WeirError): void {
+    this.stopped = error;
+    this.clearTimer();
+    for (const queue of this.queues.values()) for (const request of queue) request.reject(error);
+    this.queues.clear();
+    this.waiting = 0;
+  }
+
+  /** Requests may share a batch only if these match. */
+  private compatibilityKey({ inputs, outputs }: BatchRequest): string {
+    if (!this.policy.merge) return '';
+    let key = outputs ? outputs.join('\0') : '*';
+    for (const input of inputs) key += `\0${input.name}\0${input.shape.slice(1).join(',')}`;
+    return key;
+  }
+
+  /** Starts what can start now; arms the timer for what must wait. */
+  private schedule(): void {
+    const now = performance.now();
+    this.refuseExpired(now);
+    while (this.running < this.policy.concurrency) {
+      const queue = this.readyQueue(now);
+      if (!queue) break;
+      this.start(this.takeBatch(queue));
+    }
+    this.armTimer(now);
+  }
+
+  /** The queue whose head should run now, oldest first, or undefined. */
+  private readyQueue(now: number): Queued[] | undefined {
+    let ready: Queued[] | undefined;
+    for (const queue of this.queues.values()) {
+      const head = queue[0] as Queued;
+      if (ready && (ready[0] as Queued).enqueuedAt <= head.enqueuedAt) continue;
+      if (this.isReady(queue, now)) ready = queue;
+    }
+    return ready;
+  }
+
+  private isReady(queue: Queued[], now: number): boolean {
+    // Under a millisecond, a delay cannot be slept: waiting for the turn to end was the delay.
+    if (!this.policy.merge || this.policy.maxQueueDelayMicroseconds < 1000) return true;
+    const waitedUs = (now - (queue[0] as Queued).enqueuedAt) * 1000;
+    if (waitedUs >= this.policy.maxQueueDelayMicroseconds) return true;
+    let rows = 0;
+    for (const request of queue) {
+      rows += request.rows;
+      if (rows >= this.target) return true;
+    }
+    return false;
+  }
+
+  /** Takes requests from the head while they fit in max_batch_size rows. */
+  private takeBatch(queue: Queued[]): Queued[] {
+    let count = 1;
+    let rows = (queue[0] as Queued).rows;
+    if (this.policy.merge) {
+      while (count < queue.length && rows < this.target && rows + (queue[count] as Queued).rows <= this.policy.maxBatchSize) {
+        rows += (queue[count] as Queued).rows;
+        count += 1;
+      }
+    }
+    const batch = queue.splice(0, count);
+    if (queue.length === 0) {
+      for (const [key, q] of this.queues) if (q === queue) this.queues.delete(key);
+    }
+    this.waiting -= batch.length;
+    return batch;
+  }
+
+  private start(batch: Queued[]): void {
+    this.running += 1;
+    this.execute(batch).finally(() => {
+      this.running -= 1;
+      if (!this.stopped) this.schedule();
+    });
+  }
+
+  private async execute(batch: Queued[]): Promise<void> {
+    const first = batch[0] as Queued;
+    if (batch.length === 1) {
+      await this.runBatch({ sessionKey: this.sessionKey, inputs: first.inputs, outputs: first.outputs }).then(first.resolve, first.reject);
+      return;
+    }
+    const inputs = first.inputs.map((input) => concatRows(batch.map((r) => r.inputs.find((t) => t.name === input.name) as Tensor)));
+    let result: RunResult;
+    try {
+      result = await this.runBatch({ sessionKey: this.sessionKey, inputs, outputs: first.outputs });
+    } catch (error) {
+      const { code } = toWeirError(error);
+      if (NOT_THE_REQUESTS_FAULT.has(code)) {
+        for (const request of batch) request.reject(error as Error);
+        return;
+      }
+      // Some request broke the batch: run each alone so only the culprit fails.
+      await Promise.all(batch.map((r) => this.runBatch({ sessionKey: this.sessionKey, inputs: r.inputs, outputs: r.outputs }).then(r.resolve, r.reject)));
+      return;
+    }
+    const rows = batch.map((request) => request.rows);
+    const slices = result.outputs.map((output) => splitRows(output, rows));
+    batch.forEach((request, i) => request.resolve({ runNs: result.runNs, outputs: slices.map((s) => s[i] as Tensor) }));
+  }
+
+  private refuseExpired(now: number): void {
+    if (now < this.nextDeadline) return;
+    this.nextDeadline = Number.POSITIVE_INFINITY;
+    for (const [key, queue] of this.queues) {
+      const kept = queue.filter((request) => {
+        if (request.deadline > now) {
+          this.nextDeadline = Math.min(this.nextDeadline, request.deadline);
+          return true;
+        }
+        const waitedMs = (now - request.enqueuedAt).toFixed(1);
+        request.reject(new WeirError('WEIR_REQUEST_TIMEOUT', `the request waited ${waitedMs} ms in the queue, past its timeout; it was not run`));
+        return false;
+      });
+      this.waiting -= queue.length - kept.length;
+      if (kept.length === 0) this.queues.delete(key);
+      else if (kept.length !== queue.length) this.queues.set(key, kept);
+    }
+  }
+
+  /**
+   * Wakes up at the next queue-delay expiry or request deadline. A timer
+   * already set to fire earlier is kept: it re-checks and re-arms.
+   */
+  private armTimer(now: number): void {
+    let next = this.nextDeadline;
+    if (this.running < this.policy.concurrency && this.policy.maxQueueDelayMicroseconds >= 1000) {
+      for (const queue of this.queues.values()) {
+        next = Math.min(next, (queue[0] as Queued).enqueuedAt + this.policy.maxQueueDelayMicroseconds / 1000);
+      }
+    }
+    if (next === Number.POSITIVE_INFINITY || next >= this.timerAt) return;
+    this.clearTimer();
+    this.timerAt = next;
+    const wake = () => {
+      this.timer = null;
+      this.timerAt = Number.POSITIVE_INFINITY;
+      this.schedule();
+    };
+    this.timer = setTimeout(wake, Math.max(1, next - now));
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = Number.POSITIVE_INFINITY;
+  }
+}
