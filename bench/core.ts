@@ -14,8 +14,13 @@
  * calibrated alone on this thread (one ORT thread, nothing competing, so wall
  * time is CPU time). Inputs live in SharedArrayBuffers, so the driver copies
  * nothing per request.
+ *
+ * The core serves a copy of the example models whose configs turn dynamic
+ * batching off, so that every request is one batch: this measures the pool
+ * and the addon, not the batcher's merging of requests.
  */
-import { availableParallelism, cpus } from 'node:os';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import ort from 'onnxruntime-node';
@@ -138,7 +143,18 @@ async function calibrateOrtRun(model: ModelName, batch: number): Promise<number>
   return runNs / 1000 / runs;
 }
 
-const core = await InferenceCore.start({ modelRepository: MODELS_DIR, workers: WORKERS, intraOpThreads: 1 });
+/** The benchmark's models, each request its own batch (max_batch_size 128, no dynamic batching). */
+async function unbatchedRepository(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'weir-bench-'));
+  for (const model of Object.keys(MODELS)) {
+    await cp(join(MODELS_DIR, model), join(dir, model), { recursive: true });
+    await writeFile(join(dir, model, 'config.json'), JSON.stringify({ max_batch_size: 128, version_policy: { all: {} } }));
+  }
+  return dir;
+}
+
+const repository = await unbatchedRepository();
+const core = await InferenceCore.start({ modelRepository: repository, workers: WORKERS, intraOpThreads: 1 });
 const results: Array<{ model: ModelName; batch: number; ratio_core_to_raw: number } & Record<string, unknown>> = [];
 for (const model of Object.keys(MODELS) as ModelName[]) {
   for (const batch of BATCHES) {
@@ -173,6 +189,7 @@ const fixedCost = async (depth: number) => {
 const fixedSequential = await fixedCost(1);
 const fixedLoaded = await fixedCost(DEPTH);
 await core.stop();
+await rm(repository, { recursive: true, force: true });
 
 const ratioOf = (model: ModelName, batch: number) => results.find((r) => r.model === model && r.batch === batch)?.ratio_core_to_raw ?? 0;
 console.log(
