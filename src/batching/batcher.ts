@@ -32,7 +32,11 @@ export interface BatchingPolicy {
   maxQueueDelayMicroseconds: number;
   /** Requests waiting, across all shapes. */
   maxQueueSize: number;
-  /** Batches of this version running at once (typically the worker count). */
+  /**
+   * Batches of this version running at once when merging (typically the
+   * worker count): while they run, requests accumulate into larger batches.
+   * Requests that never merge are not held back: the worker pool groups them.
+   */
   concurrency: number;
 }
 
@@ -68,6 +72,7 @@ export class Batcher {
   private nextDeadline = Number.POSITIVE_INFINITY;
   private stopped: WeirError | null = null;
   private readonly target: number;
+  private readonly concurrency: number;
 
   constructor(
     private readonly sessionKey: string,
@@ -76,12 +81,15 @@ export class Batcher {
   ) {
     const preferred = policy.preferredBatchSizes.filter((size) => size <= policy.maxBatchSize);
     this.target = preferred.length > 0 ? Math.max(...preferred) : policy.maxBatchSize;
+    this.concurrency = policy.merge ? policy.concurrency : Number.POSITIVE_INFINITY;
   }
 
   /** Queues a validated request; resolves with its own slice of the batch's outputs. */
   submit(request: BatchRequest): Promise<RunResult> {
     if (this.stopped) return Promise.reject(this.stopped);
-    if (this.waiting >= this.policy.maxQueueSize) {
+    // Batches beyond the version's concurrency wait in the worker pool: they count as queued.
+    const queued = this.waiting + Math.max(0, this.running - this.policy.concurrency);
+    if (queued >= this.policy.maxQueueSize) {
       return Promise.reject(
         new WeirError('WEIR_QUEUE_FULL', `the queue of '${this.sessionKey.split('#')[0]}' is full (${this.policy.maxQueueSize} requests waiting); retry later`),
       );
@@ -140,7 +148,7 @@ export class Batcher {
   private schedule(): void {
     const now = performance.now();
     this.refuseExpired(now);
-    while (this.running < this.policy.concurrency) {
+    while (this.running < this.concurrency) {
       const queue = this.readyQueue(now);
       if (!queue) break;
       this.start(this.takeBatch(queue));
@@ -248,7 +256,7 @@ export class Batcher {
    */
   private armTimer(now: number): void {
     let next = this.nextDeadline;
-    if (this.running < this.policy.concurrency && this.policy.maxQueueDelayMicroseconds >= 1000) {
+    if (this.running < this.concurrency && this.policy.maxQueueDelayMicroseconds >= 1000) {
       for (const queue of this.queues.values()) {
         next = Math.min(next, (queue[0] as Queued).enqueuedAt + this.policy.maxQueueDelayMicroseconds / 1000);
       }
