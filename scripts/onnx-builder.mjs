@@ -148,7 +148,12 @@ export function node(opType, inputs, outputs, attributes = {}, domain = '') {
   };
 }
 
-/** Encodes a ModelProto; deterministic (no timestamps), so rebuilding yields identical bytes. */
+/**
+ * Encodes a ModelProto; deterministic (no timestamps), so rebuilding yields identical bytes.
+ * @param {{ graphName?: string, inputs: object[], outputs: object[], nodes: object[],
+ *   initializers?: object[], opsets?: Record<string, number>, irVersion?: number, docString?: string }} spec
+ * @returns {Uint8Array}
+ */
 export function buildModel({
   graphName = 'main',
   inputs,

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { InferenceCore, type Tensor } from '../dist/index.js';
-import { attr, buildModel as buildOnnx, identityModel, node, randomFloats, tensorInitializer, valueInfo } from '../scripts/onnx-builder.mjs';
+import { attr, buildModel, identityModel, node, randomFloats, tensorInitializer, valueInfo } from '../scripts/onnx-builder.mjs';
 import { noBatchModel } from '../scripts/build-models.mjs';
 import { makeRepository, removeRepository } from './helpers/repository.js';
 
@@ -34,9 +34,6 @@ async function expectError(fn: () => unknown, code: string, ...fragments: string
   for (const fragment of fragments) expect(error.message).toContain(fragment);
   return error;
 }
-
-/** buildModel, typed loosely: its JSDoc-less defaults make TypeScript infer `initializers: never[]`. */
-const buildModel = buildOnnx as unknown as (spec: Record<string, unknown>) => Uint8Array;
 
 /** y = x + k over x: FP32 [N,4]; k tells which version answered. */
 function addModel(k: number): Uint8Array {
