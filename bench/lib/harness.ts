@@ -126,6 +126,7 @@ async function runServer(spec: ServerSpec, config: HarnessConfig, scenarios: Rec
           seconds: config.seconds,
           warmupSeconds: config.warmupSeconds,
           serverPid: server.child.pid,
+          serverCpus: config.serverCpus,
           metricsUrl: server.metricsUrl,
           model: scenario.model,
           cpus: config.clientCpus,

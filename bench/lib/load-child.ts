@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 
 import type { LoadRequest, LoadResult } from './load.js';
 import { meanBatchSize, scrapeBatchHistogram } from './metrics.js';
-import { processGroupCpuSeconds } from './proc.js';
+import { coreShare, coreTicks, processGroupCpuSeconds } from './proc.js';
 
 interface AutocannonResult {
   errors: number;
@@ -68,12 +68,15 @@ const record = (status: number, ms: number) => {
 };
 
 const batchesBefore = await scrapeBatchHistogram(request.metricsUrl, request.model);
+const serverCore = /^\d+$/.test(request.serverCpus ?? '') ? Number(request.serverCpus) : null;
+const coreStart = serverCore === null ? null : coreTicks(serverCore);
 const serverCpuStart = processGroupCpuSeconds(request.serverPid);
 const clientCpuStart = process.cpuUsage();
 const start = performance.now();
 const result = await run(request, request.seconds, record);
 const wallS = (performance.now() - start) / 1000;
 const serverCpuS = processGroupCpuSeconds(request.serverPid) - serverCpuStart;
+const coreEnd = serverCore === null ? null : coreTicks(serverCore);
 const clientCpu = process.cpuUsage(clientCpuStart);
 const batchesAfter = await scrapeBatchHistogram(request.metricsUrl, request.model);
 
@@ -103,6 +106,7 @@ const output: LoadResult = {
   cpu_us_per_request: responses > 0 ? r((serverCpuS * 1e6) / responses, 1) : null,
   server_cpu_cores: r(serverCpuS / wallS, 2) as number,
   client_cpu_cores: r((clientCpu.user + clientCpu.system) / 1e6 / wallS, 2) as number,
+  server_core: coreShare(coreStart, coreEnd, wallS),
 };
 if (request.metricsUrl !== null) output.mean_batch_size = meanBatchSize(batchesBefore, batchesAfter);
 process.stdout.write(`${JSON.stringify(output)}\n`);

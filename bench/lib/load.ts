@@ -17,6 +17,8 @@ export interface LoadRequest {
   warmupSeconds: number;
   /** Process group whose CPU time is measured (the server's pid: it leads its group). */
   serverPid: number;
+  /** The server's taskset CPU list; when it is one CPU, that core's /proc/stat is read too. */
+  serverCpus: string | undefined;
   /** Prometheus endpoint with weir_batch_size_rows, or null. */
   metricsUrl: string | null;
   /** Model whose series count, when the histogram is labelled by model. */
@@ -42,6 +44,12 @@ export interface LoadResult {
   server_cpu_cores: number;
   /** Cores the load generator used (near 1.0: the client, not the server, may be the limit). */
   client_cpu_cores: number;
+  /**
+   * How the server's core spent the window (fractions; null unless pinned to
+   * one core): busy (anyone's work, incl. softirq), idle, steal, and
+   * unaccounted: time the VM's host took without reporting it as steal.
+   */
+  server_core: { busy: number; idle: number; steal: number; unaccounted: number } | null;
   /** Mean rows per batch over the measured window (servers with metrics only; null if unreadable). */
   mean_batch_size?: number | null;
 }
@@ -55,6 +63,7 @@ export interface LoadOptions {
   seconds: number;
   warmupSeconds: number;
   serverPid: number;
+  serverCpus: string | undefined;
   metricsUrl: string | null;
   model: string;
   cpus: string | undefined;
@@ -70,6 +79,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     seconds: options.seconds,
     warmupSeconds: options.warmupSeconds,
     serverPid: options.serverPid,
+    serverCpus: options.serverCpus,
     metricsUrl: options.metricsUrl,
     model: options.model,
     timeoutS: 10,

@@ -55,3 +55,33 @@ export function processGroupCpuSeconds(pgid: number): number {
   }
   return total / clockTicksPerSecond();
 }
+
+/** One CPU's line of /proc/stat, in clock ticks. */
+export interface CoreTicks {
+  busy: number;
+  idle: number;
+  steal: number;
+}
+
+/** Ticks spent so far by CPU `cpu` (busy: user, nice, system, irq, softirq; idle: idle, iowait). */
+export function coreTicks(cpu: number): CoreTicks | null {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `));
+  if (!line) return null;
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number) as number[];
+  return { busy: user! + nice! + system! + irq! + softirq!, idle: idle! + iowait!, steal: steal ?? 0 };
+}
+
+/**
+ * How a core's time went over `wallS` seconds, as fractions of that time.
+ * `unaccounted`: time the kernel charged to nothing, i.e. this virtual CPU was
+ * not running (the host took it) without reporting steal time.
+ */
+export function coreShare(before: CoreTicks | null, after: CoreTicks | null, wallS: number) {
+  if (before === null || after === null || wallS <= 0) return null;
+  const ticks = wallS * clockTicksPerSecond();
+  const busy = (after.busy - before.busy) / ticks;
+  const idle = (after.idle - before.idle) / ticks;
+  const steal = (after.steal - before.steal) / ticks;
+  const r = (n: number) => Number(n.toFixed(2));
+  return { busy: r(busy), idle: r(idle), steal: r(steal), unaccounted: r(Math.max(0, 1 - busy - idle - steal)) };
+}
