@@ -30,6 +30,11 @@ export const ERRORS = {
   // The request names something that does not exist.
   WEIR_MODEL_NOT_FOUND: { http: 404, grpc: GrpcStatus.NOT_FOUND, meaning: 'no model of that name is in the repository' },
   WEIR_VERSION_NOT_FOUND: { http: 404, grpc: GrpcStatus.NOT_FOUND, meaning: 'the model has no such version' },
+  // The request does not follow the protocol.
+  WEIR_INVALID_REQUEST: bad('the request body does not follow the V2 protocol (malformed JSON, a missing field, binary sizes that do not add up)'),
+  WEIR_BODY_TOO_LARGE: { http: 413, grpc: GrpcStatus.RESOURCE_EXHAUSTED, meaning: 'the request body exceeds the configured limit' },
+  WEIR_BODY_TIMEOUT: { http: 408, grpc: GrpcStatus.DEADLINE_EXCEEDED, meaning: 'the request body arrived too slowly' },
+  WEIR_NOT_FOUND: { http: 404, grpc: GrpcStatus.NOT_FOUND, meaning: 'no such endpoint' },
   // The request is malformed for the model it addresses.
   WEIR_INPUT_MISSING: bad('a required model input is absent from the request'),
   WEIR_INPUT_UNKNOWN: bad('the request has an input the model does not have'),

@@ -1,0 +1,71 @@
+/**
+ * Writing responses on uWebSockets.js: once per request, never after the
+ * client went away, corked into one write, and with backpressure for bodies
+ * larger than the socket takes at once.
+ */
+import { STATUS_CODES } from 'node:http';
+
+import { ERRORS, toWeirError } from '../errors.js';
+import type { HttpResponse } from './uws.js';
+
+/** What a handler knows about its response beyond uWS's object. */
+export interface Exchange {
+  res: HttpResponse;
+  /** Set when the client disconnected or a response was already sent. */
+  done: boolean;
+  /** Called if the client disconnects before the response. */
+  onAbort: (() => void) | null;
+}
+
+const statusLines = new Map<number, string>();
+function statusLine(status: number): string {
+  let line = statusLines.get(status);
+  if (!line) statusLines.set(status, (line = `${status} ${STATUS_CODES[status] ?? ''}`.trim()));
+  return line;
+}
+
+/** Starts watching for the client going away; must be called before any await. */
+export function exchange(res: HttpResponse): Exchange {
+  const ex: Exchange = { res, done: false, onAbort: null };
+  res.onAborted(() => {
+    ex.done = true;
+    ex.onAbort?.();
+  });
+  return ex;
+}
+
+/** `closeConnection`: drop the connection after this response (a client that misbehaved). */
+export function send(ex: Exchange, status: number, body: string | Uint8Array, headers: Record<string, string> = {}, closeConnection = false): void {
+  if (ex.done) return;
+  ex.done = true;
+  const { res } = ex;
+  res.cork(() => {
+    res.writeStatus(statusLine(status));
+    for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
+    if (typeof body === 'string') {
+      res.end(body, closeConnection);
+      return;
+    }
+    // Large bodies go out as the socket drains.
+    const start = res.getWriteOffset();
+    const [ok, done] = res.tryEnd(body, body.byteLength);
+    if (!ok && !done) {
+      res.onWritable((offset) => {
+        const [sent] = res.tryEnd(body.subarray(offset - start), body.byteLength);
+        return sent;
+      });
+    }
+  });
+}
+
+export function sendJson(ex: Exchange, status: number, value: unknown): void {
+  send(ex, status, JSON.stringify(value), { 'Content-Type': 'application/json' });
+}
+
+/** `{"error": message}` with the status the error table gives its code. */
+export function sendError(ex: Exchange, error: unknown, closeConnection = false): void {
+  const { code, message } = toWeirError(error);
+  const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+  if (code === 'WEIR_QUEUE_FULL' || code === 'WEIR_SERVER_STOPPING') headers['Retry-After'] = '1';
+  send(ex, ERRORS[code].http, JSON.stringify({ error: message }), headers, closeConnection);
+}

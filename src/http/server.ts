@@ -1,0 +1,103 @@
+/**
+ * The KServe V2 REST front end on uWebSockets.js. It only translates HTTP
+ * into calls on the core and back: health, server and model metadata,
+ * readiness, the effective config, and inference (JSON, or Triton's binary
+ * tensor extension).
+ */
+import type { InferenceCore } from '../core/core.js';
+import { WeirError } from '../errors.js';
+import { type BodyLimits, readBody } from './read-body.js';
+import { type Exchange, exchange, send, sendError, sendJson } from './respond.js';
+import { App, type HttpRequest, type HttpResponse, type ListenSocket, closeListenSocket, listenPort } from './uws.js';
+import { decodeInferRequest, encodeInferResponse } from './v2-codec.js';
+
+export interface HttpServerOptions extends BodyLimits {
+  host: string;
+  port: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: BodyLimits = { maxBodyBytes: 64 * 1024 * 1024, bodyTimeoutMs: 30_000 };
+
+export interface HttpServer {
+  /** The port listened on (useful with port 0). */
+  readonly port: number;
+  /** Stops accepting connections; requests in flight still get their answers. */
+  close(): void;
+}
+
+/** HTTP extensions Weir supports, reported by GET /v2. */
+const EXTENSIONS = ['binary_tensor_data', 'model_configuration'];
+
+const HEADER_LENGTH = 'inference-header-content-length';
+
+export function startHttpServer(core: InferenceCore, options: HttpServerOptions): Promise<HttpServer> {
+  const app = App();
+
+  /** A GET answered from the core synchronously; errors map through the error table. */
+  const get = (pattern: string, answer: (req: HttpRequest) => [number, unknown]) =>
+    app.get(pattern, (res: HttpResponse, req: HttpRequest) => {
+      const ex = exchange(res);
+      try {
+        const [status, body] = answer(req);
+        sendJson(ex, status, body);
+      } catch (error) {
+        sendError(ex, error);
+      }
+    });
+
+  get('/v2/health/live', () => (core.live() ? [200, { live: true }] : [503, { live: false }]));
+  get('/v2/health/ready', () => (core.ready() ? [200, { ready: true }] : [503, { ready: false }]));
+  get('/v2', () => [200, { ...core.serverMetadata(), extensions: EXTENSIONS }]);
+  for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version']) {
+    const model = (req: HttpRequest) => decodeURIComponent(req.getParameter(0) ?? '');
+    const version = (req: HttpRequest) => (prefix.endsWith(':version') ? decodeURIComponent(req.getParameter(1) ?? '') : undefined);
+    get(prefix, (req) => [200, core.modelMetadata(model(req), version(req))]);
+    get(`${prefix}/config`, (req) => [200, core.modelConfig(model(req), version(req))]);
+    get(`${prefix}/ready`, (req) => {
+      const ready = core.modelReady(model(req), version(req));
+      return [ready ? 200 : 503, { name: model(req), ready }];
+    });
+    app.post(`${prefix}/infer`, (res: HttpResponse, req: HttpRequest) => {
+      void infer(exchange(res), model(req), version(req), req.getHeader('content-length'), req.getHeader(HEADER_LENGTH));
+    });
+  }
+  app.any('/*', (res: HttpResponse, req: HttpRequest) => {
+    sendError(exchange(res), new WeirError('WEIR_NOT_FOUND', `no endpoint ${req.getMethod().toUpperCase()} ${req.getUrl()}; see the KServe V2 routes under /v2`));
+  });
+
+  async function infer(ex: Exchange, model: string, version: string | undefined, contentLength: string, headerLength: string): Promise<void> {
+    const body = await readBody(ex, contentLength, options);
+    if (body === null) return;
+    try {
+      const declared = headerLength === '' ? undefined : Number(headerLength);
+      const { request, binaryOutputs } = decodeInferRequest(body, declared, model, version);
+      const response = await core.infer(request);
+      if (ex.done) return;
+      const encoded = encodeInferResponse(response, binaryOutputs);
+      const headers: Record<string, string> =
+        encoded.headerLength === undefined
+          ? { 'Content-Type': 'application/json' }
+          : { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(encoded.headerLength) };
+      send(ex, 200, encoded.body, headers);
+    } catch (error) {
+      sendError(ex, error);
+    }
+  }
+
+  return new Promise((resolve, reject) => {
+    app.listen(options.host, options.port, (socket: ListenSocket | false) => {
+      if (!socket) {
+        reject(new Error(`cannot listen for HTTP on ${options.host}:${options.port} (is the port in use?)`));
+        return;
+      }
+      let open = true;
+      resolve({
+        port: listenPort(socket),
+        close() {
+          if (open) closeListenSocket(socket);
+          open = false;
+        },
+      });
+    });
+  });
+}

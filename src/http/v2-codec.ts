@@ -1,0 +1,143 @@
+/**
+ * The KServe V2 inference body over HTTP, with Triton's binary tensor
+ * extension: a JSON header, optionally followed by raw tensor bytes
+ * (`Inference-Header-Content-Length` gives the JSON's length; each binary
+ * input says its size in `parameters.binary_data_size`). Responses use the
+ * same layout for the outputs asked for as binary.
+ */
+import type { InferRequest, InferResponse } from '../core/core.js';
+import { WeirError } from '../errors.js';
+import { DATATYPES, type DataType, type TypedArray, isDataType } from '../tensors/datatypes.js';
+import { fromJsonData, toJsonData } from '../tensors/json-data.js';
+import type { Tensor } from '../tensors/tensor.js';
+
+export interface DecodedRequest {
+  request: InferRequest;
+  /** Outputs to send as binary; `all` when the request asked for every output so. */
+  binaryOutputs: Set<string> | 'all';
+}
+
+export interface EncodedResponse {
+  body: Uint8Array | string;
+  /** Set when the body carries binary outputs after its JSON header. */
+  headerLength?: number;
+}
+
+type Json = Record<string, unknown>;
+
+const invalid = (message: string): never => {
+  throw new WeirError('WEIR_INVALID_REQUEST', message);
+};
+
+function object(value: unknown, field: string): Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : invalid(`${field}: expected a JSON object`);
+}
+
+/** Decodes an infer body; `headerLength` is the Inference-Header-Content-Length header, if any. */
+export function decodeInferRequest(body: Uint8Array, headerLength: number | undefined, model: string, version?: string): DecodedRequest {
+  if (headerLength !== undefined && !(Number.isInteger(headerLength) && headerLength >= 0 && headerLength <= body.byteLength)) {
+    invalid(`Inference-Header-Content-Length ${headerLength} does not fit the ${body.byteLength}-byte body`);
+  }
+  const jsonEnd = headerLength ?? body.byteLength;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, jsonEnd).toString('utf8'));
+  } catch (error) {
+    invalid(`the request body is not valid JSON: ${(error as Error).message}`);
+  }
+  const json = object(parsed, 'the request body');
+  if (!Array.isArray(json.inputs)) invalid('inputs: expected an array of tensors');
+  const parameters = json.parameters === undefined ? {} : object(json.parameters, 'parameters');
+
+  let offset = jsonEnd;
+  const inputs = (json.inputs as unknown[]).map((raw, i): Tensor => {
+    const field = `inputs[${i}]`;
+    const input = object(raw, field);
+    if (typeof input.name !== 'string') invalid(`${field}.name: expected a string`);
+    if (!isDataType(input.datatype)) invalid(`${field}.datatype: expected a V2 datatype such as FP32, got ${JSON.stringify(input.datatype)}`);
+    if (!Array.isArray(input.shape) || !input.shape.every((d) => Number.isInteger(d) && d >= 0)) {
+      invalid(`${field}.shape: expected an array of non-negative integers`);
+    }
+    const datatype = input.datatype as DataType;
+    const inputParameters = input.parameters === undefined ? {} : object(input.parameters, `${field}.parameters`);
+    const binarySize = inputParameters.binary_data_size;
+    let data: TypedArray;
+    if (binarySize !== undefined) {
+      if (!Number.isInteger(binarySize) || (binarySize as number) < 0) invalid(`${field}.parameters.binary_data_size: expected a byte count`);
+      const size = binarySize as number;
+      if (offset + size > body.byteLength) {
+        invalid(`${field}.parameters.binary_data_size: ${size} bytes at offset ${offset - jsonEnd} run past the ${body.byteLength - jsonEnd} binary bytes sent`);
+      }
+      const elementSize = DATATYPES[datatype].size || 1;
+      if (size % elementSize !== 0) invalid(`${field}.parameters.binary_data_size: ${size} is not a multiple of ${datatype}'s ${elementSize} bytes`);
+      // Copied out: a TypedArray view needs an aligned offset, and the body is not kept.
+      data = new DATATYPES[datatype].array(body.slice(offset, offset + size).buffer, 0, size / elementSize);
+      offset += size;
+    } else {
+      if (input.data === undefined) invalid(`${field}.data: required unless parameters.binary_data_size is given`);
+      data = fromJsonData(datatype, input.data, `${field}.data`);
+    }
+    return { name: input.name as string, datatype, shape: input.shape as number[], data };
+  });
+  if (offset !== body.byteLength) {
+    invalid(`the binary_data_size of the inputs add up to ${offset - jsonEnd} bytes, but ${body.byteLength - jsonEnd} binary bytes were sent`);
+  }
+
+  let outputs: string[] | undefined;
+  const binaryOutputs = new Set<string>();
+  if (json.outputs !== undefined) {
+    if (!Array.isArray(json.outputs)) invalid('outputs: expected an array of { name }');
+    outputs = (json.outputs as unknown[]).map((raw, i) => {
+      const output = object(raw, `outputs[${i}]`);
+      if (typeof output.name !== 'string') invalid(`outputs[${i}].name: expected a string`);
+      const outputParameters = output.parameters === undefined ? {} : object(output.parameters, `outputs[${i}].parameters`);
+      if (outputParameters.binary_data === true) binaryOutputs.add(output.name as string);
+      return output.name as string;
+    });
+  }
+
+  const request: InferRequest = { model, inputs };
+  if (version !== undefined) request.version = version;
+  if (outputs) request.outputs = outputs;
+  if (json.id !== undefined) {
+    if (typeof json.id !== 'string') invalid('id: expected a string');
+    request.id = json.id as string;
+  }
+  if (parameters.timeout !== undefined) {
+    if (!Number.isInteger(parameters.timeout) || (parameters.timeout as number) <= 0) invalid('parameters.timeout: expected microseconds, a positive integer');
+    request.timeoutMs = (parameters.timeout as number) / 1000;
+  }
+  return { request, binaryOutputs: parameters.binary_data_output === true ? 'all' : binaryOutputs };
+}
+
+/** Encodes a response: JSON, with binary outputs appended after it when asked for. */
+export function encodeInferResponse(response: InferResponse, binaryOutputs: Set<string> | 'all'): EncodedResponse {
+  const binary: TypedArray[] = [];
+  const outputs = response.outputs.map((output) => {
+    const tensor: Json = { name: output.name, datatype: output.datatype, shape: output.shape };
+    if (binaryOutputs === 'all' || binaryOutputs.has(output.name)) {
+      tensor.parameters = { binary_data_size: output.data.byteLength };
+      binary.push(output.data);
+    } else {
+      tensor.data = toJsonData(output.datatype, output.data);
+    }
+    return tensor;
+  });
+  const json = JSON.stringify({
+    model_name: response.model_name,
+    model_version: response.model_version,
+    ...(response.id !== undefined && { id: response.id }),
+    outputs,
+  });
+  if (binary.length === 0) return { body: json };
+
+  const header = Buffer.from(json, 'utf8');
+  const body = new Uint8Array(header.byteLength + binary.reduce((n, data) => n + data.byteLength, 0));
+  body.set(header, 0);
+  let offset = header.byteLength;
+  for (const data of binary) {
+    body.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), offset);
+    offset += data.byteLength;
+  }
+  return { body, headerLength: header.byteLength };
+}
