@@ -50,6 +50,16 @@ export interface BatchRequest {
 
 export type RunBatch = (task: RunTask) => Promise<RunResult>;
 
+/** What one batch that ran was made of, for metrics. */
+export interface BatchStats {
+  rows: number;
+  requests: number;
+  /** ONNX Runtime's Run time. */
+  computeNs: number;
+  /** How long each request waited in the queue before its batch started. */
+  queueMs: number[];
+}
+
 interface Queued extends BatchRequest {
   rows: number;
   enqueuedAt: number;
@@ -78,6 +88,7 @@ export class Batcher {
     private readonly sessionKey: string,
     private readonly policy: BatchingPolicy,
     private readonly runBatch: RunBatch,
+    private readonly onBatch: (stats: BatchStats) => void = () => {},
   ) {
     const preferred = policy.preferredBatchSizes.filter((size) => size <= policy.maxBatchSize);
     this.target = preferred.length > 0 ? Math.max(...preferred) : policy.maxBatchSize;
@@ -207,9 +218,18 @@ export class Batcher {
   }
 
   private async execute(batch: Queued[]): Promise<void> {
+    const started = performance.now();
+    const ran = (result: RunResult, requests: Queued[]) => {
+      const rows = requests.reduce((sum, r) => sum + r.rows, 0);
+      const queueMs = requests.map((r) => started - r.enqueuedAt);
+      this.onBatch({ rows, requests: requests.length, computeNs: result.runNs, queueMs });
+      return result;
+    };
     const first = batch[0] as Queued;
     if (batch.length === 1) {
-      await this.runBatch({ sessionKey: this.sessionKey, inputs: first.inputs, outputs: first.outputs }).then(first.resolve, first.reject);
+      await this.runBatch({ sessionKey: this.sessionKey, inputs: first.inputs, outputs: first.outputs })
+        .then((result) => ran(result, batch))
+        .then(first.resolve, first.reject);
       return;
     }
     const inputs = first.inputs.map((input) => concatRows(batch.map((r) => r.inputs.find((t) => t.name === input.name) as Tensor)));
@@ -223,9 +243,16 @@ export class Batcher {
         return;
       }
       // Some request broke the batch: run each alone so only the culprit fails.
-      await Promise.all(batch.map((r) => this.runBatch({ sessionKey: this.sessionKey, inputs: r.inputs, outputs: r.outputs }).then(r.resolve, r.reject)));
+      await Promise.all(
+        batch.map((r) =>
+          this.runBatch({ sessionKey: this.sessionKey, inputs: r.inputs, outputs: r.outputs })
+            .then((result) => ran(result, [r]))
+            .then(r.resolve, r.reject),
+        ),
+      );
       return;
     }
+    ran(result, batch);
     const rows = batch.map((request) => request.rows);
     const slices = result.outputs.map((output) => splitRows(output, rows));
     batch.forEach((request, i) => request.resolve({ runNs: result.runNs, outputs: slices.map((s) => s[i] as Tensor) }));

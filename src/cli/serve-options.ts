@@ -41,7 +41,7 @@ Options (each also settable by the environment variable in brackets):
   --host HOST                address to listen on (default 0.0.0.0) [WEIR_HOST]
   --http-port N              KServe V2 HTTP port (default 8000; 0: any free port) [WEIR_HTTP_PORT]
   --grpc-port N              gRPC port (default 8001; reserved: the gRPC front end is not built yet) [WEIR_GRPC_PORT]
-  --metrics-port N           Prometheus metrics port (default 8002; reserved) [WEIR_METRICS_PORT]
+  --metrics-port N           Prometheus metrics port, GET /metrics (default 8002; 0: any free port) [WEIR_METRICS_PORT]
   --workers N                inference worker threads (default: one per core) [WEIR_WORKERS]
   --intra-op-threads N       ONNX Runtime threads per run (default: cores / workers) [WEIR_INTRA_OP_THREADS]
   --request-timeout-ms N     longest a request waits in a model's queue (default 30000) [WEIR_REQUEST_TIMEOUT_MS]

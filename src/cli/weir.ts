@@ -6,7 +6,9 @@
  */
 import { InferenceCore, type VersionStatus } from '../core/core.js';
 import { toWeirError } from '../errors.js';
-import { startHttpServer } from '../http/server.js';
+import { type HttpServer, startHttpServer } from '../http/server.js';
+import { Metrics } from '../metrics/metrics.js';
+import { type MetricsServer, startMetricsServer } from '../metrics/server.js';
 import { SERVE_USAGE, parseServeOptions } from './serve-options.js';
 
 function describe(status: VersionStatus): string {
@@ -17,11 +19,19 @@ function describe(status: VersionStatus): string {
 
 async function serve(args: string[]): Promise<void> {
   const options = parseServeOptions(args, process.env);
-  const core = await InferenceCore.start(options);
-  let http;
+  let core: InferenceCore | undefined;
+  const metrics = new Metrics({
+    queueDepths: () => core?.queueDepths() ?? [],
+    workerUtilization: () => core?.pool.utilization ?? 0,
+  });
+  core = await InferenceCore.start({ ...options, observer: metrics });
+  let http: HttpServer | undefined;
+  let metricsServer: MetricsServer | undefined;
   try {
     http = await startHttpServer(core, { host: options.host, port: options.httpPort, maxBodyBytes: options.maxBodyBytes, bodyTimeoutMs: options.bodyTimeoutMs });
+    metricsServer = await startMetricsServer(metrics, options.host, options.metricsPort);
   } catch (error) {
+    http?.close();
     await core.stop();
     throw error;
   }
@@ -32,6 +42,7 @@ async function serve(args: string[]): Promise<void> {
   console.log(`models in ${core.repository.root}:`);
   console.log(`  ${'MODEL'.padEnd(20)} ${'VERSION'.padStart(7)}  STATE`);
   for (const status of core.status()) console.log(describe(status));
+  console.log(`weir: metrics on http://${options.host}:${metricsServer.port}/metrics`);
   console.log(`weir: HTTP listening on http://${options.host}:${http.port}`);
 
   await new Promise<void>((resolve) => {
@@ -41,6 +52,7 @@ async function serve(args: string[]): Promise<void> {
   console.log('weir: stopping; finishing the requests in flight');
   http.close();
   await core.stop();
+  await metricsServer.close();
   console.log('weir: stopped');
   // Idle keep-alive connections would keep the loop alive: everything is answered.
   process.exit(0);

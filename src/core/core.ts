@@ -6,7 +6,8 @@
 import { createRequire } from 'node:module';
 
 import { type ThreadPlan, type ThreadRequest, planThreads } from '../config/threads.js';
-import { WeirError } from '../errors.js';
+import type { BatchStats } from '../batching/batcher.js';
+import { type ErrorCode, WeirError, toWeirError } from '../errors.js';
 import { nativeAddon } from '../native/addon.js';
 import type { ModelVersion, ServedVersion, VersionState } from '../repository/model-version.js';
 import { type Model, ModelRepository } from '../repository/repository.js';
@@ -17,10 +18,18 @@ import { validateRequest } from './validate-request.js';
 
 const { version: WEIR_VERSION } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
+/** Told about every request answered and every batch run (the metrics implement it). */
+export interface CoreObserver {
+  /** `version` is '' when the request failed before a version was chosen; `model` is '' for unknown models. */
+  requestFinished(model: string, version: string, seconds: number, failure: ErrorCode | null): void;
+  batchRan(model: string, version: number, stats: BatchStats): void;
+}
+
 export interface CoreOptions extends ThreadRequest {
   modelRepository: string;
   /** Longest a request may wait in its model's queue before it is refused (default 30 s). */
   requestTimeoutMs?: number;
+  observer?: CoreObserver;
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -61,6 +70,7 @@ export class InferenceCore {
     readonly pool: WorkerPool,
     readonly threads: ThreadPlan,
     private readonly requestTimeoutMs: number,
+    private readonly observer: CoreObserver | null,
   ) {}
 
   /** Loads the runtime and the repository and starts the workers. */
@@ -71,6 +81,7 @@ export class InferenceCore {
       addon: nativeAddon(),
       threads,
       runBatch: (task) => pool.run(task),
+      onBatch: (model, version, stats) => options.observer?.batchRan(model, version, stats),
     });
     try {
       await repository.loadAll();
@@ -78,7 +89,7 @@ export class InferenceCore {
       await pool.close();
       throw error;
     }
-    return new InferenceCore(repository, pool, threads, options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+    return new InferenceCore(repository, pool, threads, options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, options.observer ?? null);
   }
 
   live(): boolean {
@@ -121,10 +132,34 @@ export class InferenceCore {
   }
 
   async infer(request: InferRequest): Promise<InferResponse> {
+    if (!this.observer) return this.inferOnce(request);
+    const started = performance.now();
+    let version = '';
+    try {
+      const response = await this.inferOnce(request, (served) => (version = String(served.version)));
+      this.observer.requestFinished(request.model, response.model_version, (performance.now() - started) / 1000, null);
+      return response;
+    } catch (error) {
+      const { code } = toWeirError(error);
+      const model = code === 'WEIR_MODEL_NOT_FOUND' ? '' : String(request.model);
+      this.observer.requestFinished(model, version, (performance.now() - started) / 1000, code);
+      throw error;
+    }
+  }
+
+  /** Per-version queue depths, for metrics. */
+  queueDepths(): Array<{ model: string; version: number; depth: number }> {
+    return this.repository.list().flatMap((model) =>
+      model.readyVersions().map((served) => ({ model: model.name, version: served.version, depth: served.batcher.queuedRequests })),
+    );
+  }
+
+  private async inferOnce(request: InferRequest, chosen?: (served: ServedVersion) => void): Promise<InferResponse> {
     if (this.stopping) throw new WeirError('WEIR_SERVER_STOPPING', 'the server is shutting down');
     if (!Array.isArray(request.inputs)) throw new WeirError('WEIR_BAD_ARGUMENT', 'inputs must be an array of tensors');
     const entry = this.versionToServe(request.model, request.version);
     const served = entry.acquire();
+    chosen?.(served);
     try {
       const outputs = validateRequest(served, request.inputs, request.outputs);
       const timeoutMs = request.timeoutMs ?? this.requestTimeoutMs;

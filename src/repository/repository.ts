@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
-import { Batcher, type RunBatch } from '../batching/batcher.js';
+import { Batcher, type BatchStats, type RunBatch } from '../batching/batcher.js';
 import type { ThreadPlan } from '../config/threads.js';
 import { WeirError, toWeirError } from '../errors.js';
 import type { NativeAddon, SessionOptions } from '../native/addon.js';
@@ -62,6 +62,8 @@ export interface RepositoryOptions {
   threads: ThreadPlan;
   /** Runs one batch (in the worker pool). */
   runBatch: RunBatch;
+  /** Told about every batch that ran. */
+  onBatch?: (model: string, version: number, stats: BatchStats) => void;
 }
 
 export class ModelRepository {
@@ -165,7 +167,7 @@ export class ModelRepository {
           maxQueueDelayMicroseconds: batching?.maxQueueDelayMicroseconds ?? 0,
           maxQueueSize: batching?.maxQueueSize ?? DEFAULT_DYNAMIC_BATCHING.maxQueueSize,
           concurrency: this.options.threads.workers,
-        }, this.options.runBatch),
+        }, this.options.runBatch, (stats) => this.options.onBatch?.(model.name, version, stats)),
         inputsByName: new Map(signature.inputs.map((spec) => [spec.name, spec])),
         outputNames: new Set(signature.outputs.map((spec) => spec.name)),
       });

@@ -1,0 +1,107 @@
+/**
+ * The gateway's Prometheus metrics (prom-client), in one registry of their
+ * own: requests by model, version and outcome; request, queue and compute
+ * durations; batch sizes in rows and in requests; queue depth; worker
+ * utilisation. Compute time is measured inside the workers and travels back
+ * with each batch's reply, so it reaches this registry on the main thread.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+import type { BatchStats } from '../batching/batcher.js';
+import type { CoreObserver } from '../core/core.js';
+import type { ErrorCode } from '../errors.js';
+
+const LABELS = ['model', 'version'] as const;
+/** 50 µs to 10 s. */
+const DURATION_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+/** Live figures the metrics read when scraped. */
+export interface MetricSources {
+  queueDepths(): Array<{ model: string; version: number; depth: number }>;
+  workerUtilization(): number;
+}
+
+export class Metrics implements CoreObserver {
+  readonly registry = new Registry();
+  private readonly requests = new Counter({
+    name: 'weir_requests_total',
+    help: 'Inference requests answered, by outcome (success, failure) and reason (the error code; "" on success).',
+    labelNames: [...LABELS, 'outcome', 'reason'],
+    registers: [this.registry],
+  });
+  private readonly requestDuration = new Histogram({
+    name: 'weir_request_duration_seconds',
+    help: 'Time from a request entering the core to its answer.',
+    labelNames: LABELS,
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly queueDuration = new Histogram({
+    name: 'weir_queue_duration_seconds',
+    help: "Time a request waited in its model version's queue before its batch started.",
+    labelNames: LABELS,
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly computeDuration = new Histogram({
+    name: 'weir_compute_duration_seconds',
+    help: "ONNX Runtime's Run time per batch, measured in the worker thread.",
+    labelNames: LABELS,
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly batchRows = new Histogram({
+    name: 'weir_batch_size_rows',
+    help: 'Rows per batch run.',
+    labelNames: LABELS,
+    buckets: BATCH_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly batchRequests = new Histogram({
+    name: 'weir_batch_size_requests',
+    help: 'Requests per batch run.',
+    labelNames: LABELS,
+    buckets: BATCH_BUCKETS,
+    registers: [this.registry],
+  });
+
+  constructor(sources: MetricSources) {
+    new Gauge({
+      name: 'weir_queue_depth',
+      help: 'Requests waiting in a model version queue.',
+      labelNames: LABELS,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const { model, version, depth } of sources.queueDepths()) this.set({ model, version: String(version) }, depth);
+      },
+    });
+    new Gauge({
+      name: 'weir_worker_utilization',
+      help: 'Fraction of time the inference worker threads were busy (0..1).',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.workerUtilization());
+      },
+    });
+  }
+
+  requestFinished(model: string, version: string, seconds: number, failure: ErrorCode | null): void {
+    const labels = { model, version };
+    this.requests.inc({ ...labels, outcome: failure ? 'failure' : 'success', reason: failure ?? '' });
+    this.requestDuration.observe(labels, seconds);
+  }
+
+  batchRan(model: string, version: number, stats: BatchStats): void {
+    const labels = { model, version: String(version) };
+    this.batchRows.observe(labels, stats.rows);
+    this.batchRequests.observe(labels, stats.requests);
+    this.computeDuration.observe(labels, stats.computeNs / 1e9);
+    for (const ms of stats.queueMs) this.queueDuration.observe(labels, ms / 1000);
+  }
+
+  async text(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
