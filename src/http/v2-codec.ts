@@ -71,7 +71,10 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
       const elementSize = DATATYPES[datatype].size || 1;
       if (size % elementSize !== 0) invalid(`${field}.parameters.binary_data_size: ${size} is not a multiple of ${datatype}'s ${elementSize} bytes`);
       // Copied out: a TypedArray view needs an aligned offset, and the body is not kept.
-      data = new DATATYPES[datatype].array(body.slice(offset, offset + size).buffer, 0, size / elementSize);
+      // (Buffer#slice would return a view, not a copy.)
+      const bytes = new Uint8Array(size);
+      bytes.set(body.subarray(offset, offset + size));
+      data = new DATATYPES[datatype].array(bytes.buffer, 0, size / elementSize);
       offset += size;
     } else {
       if (input.data === undefined) invalid(`${field}.data: required unless parameters.binary_data_size is given`);
