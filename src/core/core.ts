@@ -147,6 +147,13 @@ export class InferenceCore {
     }
   }
 
+  /** Counts a request a front end refused before it reached the core (it could not be decoded). */
+  requestRefused(model: string, error: unknown): void {
+    const { code } = toWeirError(error);
+    const known = this.repository.model(model) !== undefined;
+    this.observer?.requestFinished(known ? model : '', '', 0, code);
+  }
+
   /** Per-version queue depths, for metrics. */
   queueDepths(): Array<{ model: string; version: number; depth: number }> {
     return this.repository.list().flatMap((model) =>

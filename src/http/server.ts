@@ -68,9 +68,17 @@ export function startHttpServer(core: InferenceCore, options: HttpServerOptions)
   async function infer(ex: Exchange, model: string, version: string | undefined, contentLength: string, headerLength: string): Promise<void> {
     const body = await readBody(ex, contentLength, options);
     if (body === null) return;
+    let decoded;
     try {
       const declared = headerLength === '' ? undefined : Number(headerLength);
-      const { request, binaryOutputs } = decodeInferRequest(body, declared, model, version);
+      decoded = decodeInferRequest(body, declared, model, version);
+    } catch (error) {
+      core.requestRefused(model, error);
+      sendError(ex, error);
+      return;
+    }
+    try {
+      const { request, binaryOutputs } = decoded;
       const response = await core.infer(request);
       if (ex.done) return;
       const encoded = encodeInferResponse(response, binaryOutputs);

@@ -5,11 +5,12 @@
  * utilisation. Compute time is measured inside the workers and travels back
  * with each batch's reply, so it reaches this registry on the main thread.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 
 import type { BatchStats } from '../batching/batcher.js';
 import type { CoreObserver } from '../core/core.js';
 import type { ErrorCode } from '../errors.js';
+import { FastCounter, FastHistogram } from './series.js';
 
 const LABELS = ['model', 'version'] as const;
 /** 50 µs to 10 s. */
@@ -24,47 +25,23 @@ export interface MetricSources {
 
 export class Metrics implements CoreObserver {
   readonly registry = new Registry();
-  private readonly requests = new Counter({
-    name: 'weir_requests_total',
-    help: 'Inference requests answered, by outcome (success, failure) and reason (the error code; "" on success).',
-    labelNames: [...LABELS, 'outcome', 'reason'],
-    registers: [this.registry],
-  });
-  private readonly requestDuration = new Histogram({
-    name: 'weir_request_duration_seconds',
-    help: 'Time from a request entering the core to its answer.',
-    labelNames: LABELS,
-    buckets: DURATION_BUCKETS,
-    registers: [this.registry],
-  });
-  private readonly queueDuration = new Histogram({
-    name: 'weir_queue_duration_seconds',
-    help: "Time a request waited in its model version's queue before its batch started.",
-    labelNames: LABELS,
-    buckets: DURATION_BUCKETS,
-    registers: [this.registry],
-  });
-  private readonly computeDuration = new Histogram({
-    name: 'weir_compute_duration_seconds',
-    help: "ONNX Runtime's Run time per batch, measured in the worker thread.",
-    labelNames: LABELS,
-    buckets: DURATION_BUCKETS,
-    registers: [this.registry],
-  });
-  private readonly batchRows = new Histogram({
-    name: 'weir_batch_size_rows',
-    help: 'Rows per batch run.',
-    labelNames: LABELS,
-    buckets: BATCH_BUCKETS,
-    registers: [this.registry],
-  });
-  private readonly batchRequests = new Histogram({
-    name: 'weir_batch_size_requests',
-    help: 'Requests per batch run.',
-    labelNames: LABELS,
-    buckets: BATCH_BUCKETS,
-    registers: [this.registry],
-  });
+  private readonly requests = new FastCounter(
+    'weir_requests_total',
+    'Inference requests answered, by outcome (success, failure) and reason (the error code; "" on success).',
+    [...LABELS, 'outcome', 'reason'],
+    this.registry,
+  );
+  private readonly requestDuration = new FastHistogram(
+    'weir_request_duration_seconds', 'Time from a request entering the core to its answer.', LABELS, DURATION_BUCKETS, this.registry,
+  );
+  private readonly queueDuration = new FastHistogram(
+    'weir_queue_duration_seconds', "Time a request waited in its model version's queue before its batch started.", LABELS, DURATION_BUCKETS, this.registry,
+  );
+  private readonly computeDuration = new FastHistogram(
+    'weir_compute_duration_seconds', "ONNX Runtime's Run time per batch, measured in the worker thread.", LABELS, DURATION_BUCKETS, this.registry,
+  );
+  private readonly batchRows = new FastHistogram('weir_batch_size_rows', 'Rows per batch run.', LABELS, BATCH_BUCKETS, this.registry);
+  private readonly batchRequests = new FastHistogram('weir_batch_size_requests', 'Requests per batch run.', LABELS, BATCH_BUCKETS, this.registry);
 
   constructor(sources: MetricSources) {
     new Gauge({
@@ -88,17 +65,17 @@ export class Metrics implements CoreObserver {
   }
 
   requestFinished(model: string, version: string, seconds: number, failure: ErrorCode | null): void {
-    const labels = { model, version };
-    this.requests.inc({ ...labels, outcome: failure ? 'failure' : 'success', reason: failure ?? '' });
-    this.requestDuration.observe(labels, seconds);
+    this.requests.labels(model, version, failure ? 'failure' : 'success', failure ?? '').inc();
+    this.requestDuration.labels(model, version).observe(seconds);
   }
 
   batchRan(model: string, version: number, stats: BatchStats): void {
-    const labels = { model, version: String(version) };
-    this.batchRows.observe(labels, stats.rows);
-    this.batchRequests.observe(labels, stats.requests);
-    this.computeDuration.observe(labels, stats.computeNs / 1e9);
-    for (const ms of stats.queueMs) this.queueDuration.observe(labels, ms / 1000);
+    const v = String(version);
+    this.batchRows.labels(model, v).observe(stats.rows);
+    this.batchRequests.labels(model, v).observe(stats.requests);
+    this.computeDuration.labels(model, v).observe(stats.computeNs / 1e9);
+    const queue = this.queueDuration.labels(model, v);
+    for (const ms of stats.queueMs) queue.observe(ms / 1000);
   }
 
   async text(): Promise<{ contentType: string; body: string }> {
