@@ -11,30 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InferenceCore, type InferRequest, type Tensor, decodeBytesTensor, encodeBytesTensor } from '../dist/index.js';
 import { buildModel, identityModel, node, valueInfo } from '../scripts/onnx-builder.mjs';
 import { EXAMPLE_REPOSITORY, makeRepository, removeRepository } from './helpers/repository.js';
+import { expectError } from './helpers/errors.js';
 
 const PACKAGE = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-
-interface CodedError {
-  code: string;
-  message: string;
-}
-
-async function caught(fn: () => unknown): Promise<CodedError> {
-  try {
-    await fn();
-  } catch (error) {
-    return error as CodedError;
-  }
-  throw new Error('expected an error, but none was thrown');
-}
-
-/** Asserts the error's code and that its message holds every fragment (the field, what was expected). */
-async function expectError(fn: () => unknown, code: string, ...fragments: string[]): Promise<CodedError> {
-  const error = await caught(fn);
-  expect({ code: error.code, message: error.message }).toMatchObject({ code });
-  for (const fragment of fragments) expect(error.message).toContain(fragment);
-  return error;
-}
 
 const fp32 = (name: string, shape: number[], fill = 0.5): Tensor => {
   const count = shape.reduce((a, b) => a * b, 1);

@@ -19,20 +19,7 @@ import type { DataType, TypedArray } from '../dist/tensors/datatypes.js';
 import type { Tensor } from '../dist/tensors/tensor.js';
 import { buildModel, identityModel, node } from '../scripts/onnx-builder.mjs';
 import { makeRepository, removeRepository } from './helpers/repository.js';
-
-interface CodedError {
-  code: string;
-  message: string;
-}
-
-function thrown(fn: () => unknown): CodedError {
-  try {
-    fn();
-  } catch (error) {
-    return error as CodedError;
-  }
-  throw new Error('expected a throw, but the call returned');
-}
+import { type CodedError, thrown } from './helpers/errors.js';
 
 const bits32 = (u: number): number => new Float32Array(Uint32Array.of(u).buffer)[0]!;
 const bits64 = (u: bigint): number => new Float64Array(BigUint64Array.of(u).buffer)[0]!;

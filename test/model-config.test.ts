@@ -10,25 +10,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { type ModelConfig, parseModelConfig, readModelConfig } from '../dist/repository/model-config.js';
+import { type CodedError, caught } from './helpers/errors.js';
 
 const MODEL = 'm';
 const SOURCE = 'm/config.json';
 
 const parse = (raw: unknown): ModelConfig => parseModelConfig(raw, MODEL, SOURCE);
-
-interface CodedError {
-  code: string;
-  message: string;
-}
-
-async function caught(fn: () => unknown): Promise<CodedError> {
-  try {
-    await fn();
-  } catch (error) {
-    return error as CodedError;
-  }
-  throw new Error('expected an error, but none was thrown');
-}
 
 /** Asserts WEIR_CONFIG_INVALID whose message names the source, the field and what was expected. */
 async function expectInvalid(fn: () => unknown, field: string, ...expected: string[]): Promise<CodedError> {

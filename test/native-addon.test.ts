@@ -16,22 +16,8 @@ import type { NativeAddon, RunResult, RuntimeInfo } from '../dist/native/addon.j
 import type { Tensor } from '../dist/tensors/tensor.js';
 import { multiIoModel, tabularModel, tabularWeights } from '../scripts/build-models.mjs';
 import { buildModel, identityModel, node, randomFloats, slowModel, valueInfo } from '../scripts/onnx-builder.mjs';
+import { type CodedError, thrown } from './helpers/errors.js';
 import { EXAMPLE_REPOSITORY, makeRepository, removeRepository } from './helpers/repository.js';
-
-interface CodedError {
-  code: string;
-  message: string;
-}
-
-/** The error `fn` throws; fails the test when it returns. */
-function thrown(fn: () => unknown): CodedError {
-  try {
-    fn();
-  } catch (error) {
-    return error as CodedError;
-  }
-  throw new Error('expected a throw, but the call returned');
-}
 
 /** The error `fn` throws or its promise rejects with (the addon may throw before it has a promise). */
 async function rejected(fn: () => Promise<unknown>): Promise<CodedError> {

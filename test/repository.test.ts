@@ -13,27 +13,7 @@ import { InferenceCore, type Tensor } from '../dist/index.js';
 import { attr, buildModel, identityModel, node, randomFloats, tensorInitializer, valueInfo } from '../scripts/onnx-builder.mjs';
 import { noBatchModel } from '../scripts/build-models.mjs';
 import { makeRepository, removeRepository } from './helpers/repository.js';
-
-interface CodedError {
-  code: string;
-  message: string;
-}
-
-async function caught(fn: () => unknown): Promise<CodedError> {
-  try {
-    await fn();
-  } catch (error) {
-    return error as CodedError;
-  }
-  throw new Error('expected an error, but none was thrown');
-}
-
-async function expectError(fn: () => unknown, code: string, ...fragments: string[]): Promise<CodedError> {
-  const error = await caught(fn);
-  expect({ code: error.code, message: error.message }).toMatchObject({ code });
-  for (const fragment of fragments) expect(error.message).toContain(fragment);
-  return error;
-}
+import { type CodedError, expectError } from './helpers/errors.js';
 
 /** y = x + k over x: FP32 [N,4]; k tells which version answered. */
 function addModel(k: number): Uint8Array {
