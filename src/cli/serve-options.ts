@@ -5,6 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log.js';
+
 export interface ServeOptions {
   modelRepository: string;
   host: string;
@@ -16,6 +18,8 @@ export interface ServeOptions {
   requestTimeoutMs: number;
   maxBodyBytes: number;
   bodyTimeoutMs: number;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
 }
 
 /** flag name → [environment variable, kind, default] */
@@ -30,6 +34,8 @@ const OPTIONS = {
   'request-timeout-ms': ['WEIR_REQUEST_TIMEOUT_MS', 'count', 30_000],
   'max-body-bytes': ['WEIR_MAX_BODY_BYTES', 'count', 64 * 1024 * 1024],
   'body-timeout-ms': ['WEIR_BODY_TIMEOUT_MS', 'count', 30_000],
+  'log-level': ['WEIR_LOG_LEVEL', LOG_LEVELS, 'info'],
+  'log-format': ['WEIR_LOG_FORMAT', LOG_FORMATS, 'pretty'],
 } as const;
 
 type Flag = keyof typeof OPTIONS;
@@ -47,10 +53,16 @@ Options (each also settable by the environment variable in brackets):
   --request-timeout-ms N     longest a request waits in a model's queue (default 30000) [WEIR_REQUEST_TIMEOUT_MS]
   --max-body-bytes N         largest request body (default 67108864) [WEIR_MAX_BODY_BYTES]
   --body-timeout-ms N        longest a request body may take to arrive (default 30000) [WEIR_BODY_TIMEOUT_MS]
+  --log-level LEVEL          error, warn, info (default) or debug [WEIR_LOG_LEVEL]
+  --log-format FORMAT        pretty (default) or json, one object per line [WEIR_LOG_FORMAT]
 `;
 
 function convert(flag: Flag, source: string, text: string): string | number {
   const [, kind] = OPTIONS[flag];
+  if (Array.isArray(kind)) {
+    if (!kind.includes(text)) throw new Error(`${source} must be one of ${kind.join(', ')}, got '${text}'`);
+    return text;
+  }
   if (kind === 'string') {
     if (text === '') throw new Error(`${source} must not be empty`);
     return text;
@@ -87,5 +99,7 @@ export function parseServeOptions(args: string[], env: NodeJS.ProcessEnv): Serve
     requestTimeoutMs: resolved['request-timeout-ms'] as number,
     maxBodyBytes: resolved['max-body-bytes'] as number,
     bodyTimeoutMs: resolved['body-timeout-ms'] as number,
+    logLevel: resolved['log-level'] as LogLevel,
+    logFormat: resolved['log-format'] as LogFormat,
   };
 }

@@ -9,6 +9,7 @@ import { toWeirError } from '../errors.js';
 import { type HttpServer, startHttpServer } from '../http/server.js';
 import { Metrics } from '../metrics/metrics.js';
 import { type MetricsServer, startMetricsServer } from '../metrics/server.js';
+import { createLog } from './log.js';
 import { SERVE_USAGE, parseServeOptions } from './serve-options.js';
 
 function describe(status: VersionStatus): string {
@@ -17,8 +18,12 @@ function describe(status: VersionStatus): string {
   return `  ${status.model.padEnd(20)} ${version.padStart(7)}  ${status.state.padEnd(11)}${reason}`.trimEnd();
 }
 
+/** `weir serve` before its options are read logs errors plainly. */
+let log = createLog('info', 'pretty');
+
 async function serve(args: string[]): Promise<void> {
   const options = parseServeOptions(args, process.env);
+  log = createLog(options.logLevel, options.logFormat);
   let core: InferenceCore | undefined;
   const metrics = new Metrics({
     queueDepths: () => core?.queueDepths() ?? [],
@@ -38,22 +43,25 @@ async function serve(args: string[]): Promise<void> {
 
   const { threads } = core;
   const meta = core.serverMetadata();
-  console.log(`weir ${meta.version}: ONNX Runtime ${meta.onnxruntime}, ${threads.workers} workers x ${threads.intraOpThreads} intra-op threads on ${threads.cores} cores`);
-  console.log(`models in ${core.repository.root}:`);
-  console.log(`  ${'MODEL'.padEnd(20)} ${'VERSION'.padStart(7)}  STATE`);
-  for (const status of core.status()) console.log(describe(status));
-  console.log(`weir: metrics on http://${options.host}:${metricsServer.port}/metrics`);
-  console.log(`weir: HTTP listening on http://${options.host}:${http.port}`);
+  log.info(`weir ${meta.version}: ONNX Runtime ${meta.onnxruntime}, ${threads.workers} workers x ${threads.intraOpThreads} intra-op threads on ${threads.cores} cores`, { ...threads, onnxruntime: meta.onnxruntime });
+  const statuses = core.status();
+  if (options.logFormat === 'json') {
+    for (const status of statuses) log.info('model version', { ...status });
+  } else {
+    log.info([`models in ${core.repository.root}:`, `  ${'MODEL'.padEnd(20)} ${'VERSION'.padStart(7)}  STATE`, ...statuses.map(describe)].join('\n'));
+  }
+  log.info(`weir: metrics on http://${options.host}:${metricsServer.port}/metrics`, { metricsPort: metricsServer.port });
+  log.info(`weir: HTTP listening on http://${options.host}:${http.port}`, { httpPort: http.port });
 
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
-  console.log('weir: stopping; finishing the requests in flight');
+  log.info('weir: stopping; finishing the requests in flight');
   http.close();
   await core.stop();
   await metricsServer.close();
-  console.log('weir: stopped');
+  log.info('weir: stopped');
   // Idle keep-alive connections would keep the loop alive: everything is answered.
   process.exit(0);
 }
@@ -70,6 +78,6 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((error: unknown) => {
   const message = error instanceof Error && !('code' in error) ? error.message : toWeirError(error).message;
-  console.error(`weir: ${message}`);
+  log.error(`weir: ${message}`);
   process.exit(1);
 });
