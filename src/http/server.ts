@@ -30,6 +30,16 @@ const EXTENSIONS = ['binary_tensor_data', 'model_configuration'];
 
 const HEADER_LENGTH = 'inference-header-content-length';
 
+/** A path segment, percent-decoded; malformed encoding is the client's error. */
+function pathParameter(req: HttpRequest, index: number, what: string): string {
+  const raw = req.getParameter(index) ?? '';
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new WeirError('WEIR_INVALID_REQUEST', `the ${what} in the URL, '${raw}', is not valid percent-encoding`);
+  }
+}
+
 export function startHttpServer(core: InferenceCore, options: HttpServerOptions): Promise<HttpServer> {
   const app = App();
 
@@ -49,8 +59,8 @@ export function startHttpServer(core: InferenceCore, options: HttpServerOptions)
   get('/v2/health/ready', () => (core.ready() ? [200, { ready: true }] : [503, { ready: false }]));
   get('/v2', () => [200, { ...core.serverMetadata(), extensions: EXTENSIONS }]);
   for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version']) {
-    const model = (req: HttpRequest) => decodeURIComponent(req.getParameter(0) ?? '');
-    const version = (req: HttpRequest) => (prefix.endsWith(':version') ? decodeURIComponent(req.getParameter(1) ?? '') : undefined);
+    const model = (req: HttpRequest) => pathParameter(req, 0, 'model name');
+    const version = (req: HttpRequest) => (prefix.endsWith(':version') ? pathParameter(req, 1, 'version') : undefined);
     get(prefix, (req) => [200, core.modelMetadata(model(req), version(req))]);
     get(`${prefix}/config`, (req) => [200, core.modelConfig(model(req), version(req))]);
     get(`${prefix}/ready`, (req) => {
@@ -58,7 +68,13 @@ export function startHttpServer(core: InferenceCore, options: HttpServerOptions)
       return [ready ? 200 : 503, { name: model(req), ready }];
     });
     app.post(`${prefix}/infer`, (res: HttpResponse, req: HttpRequest) => {
-      void infer(exchange(res), model(req), version(req), req.getHeader('content-length'), req.getHeader(HEADER_LENGTH));
+      const ex = exchange(res);
+      try {
+        // uWS's request object lives only until this handler returns: read it all now.
+        infer(ex, model(req), version(req), req.getHeader('content-length'), req.getHeader(HEADER_LENGTH)).catch((error: unknown) => sendError(ex, error));
+      } catch (error) {
+        sendError(ex, error);
+      }
     });
   }
   app.any('/*', (res: HttpResponse, req: HttpRequest) => {
