@@ -203,7 +203,7 @@ describe('inference in JSON', () => {
     const request = {
       inputs: [
         { name: 'ids', datatype: 'INT64', shape: [2, 4], data: [1, 2, 3, 4, -1, 0, 7, 2] },
-        { name: 'values', datatype: 'FP32', shape: [2, 4], data: [0.5, 1, 2, 0.25, 3, -1, 0.5, 4] },
+        { name: 'values', datatype: 'FP32', shape: [2, 4], data: [0.5, 1, 2, 0.25, 3, 1, 0.5, 4] },
       ],
     };
     const all = await postJson(`${base}/v2/models/multi_io/infer`, request);
@@ -212,7 +212,7 @@ describe('inference in JSON', () => {
       model_name: 'multi_io',
       model_version: '1',
       outputs: [
-        { name: 'weighted', datatype: 'FP32', shape: [2, 4], data: [0.5, 2, 6, 1, -3, -0, 3.5, 8] },
+        { name: 'weighted', datatype: 'FP32', shape: [2, 4], data: [0.5, 2, 6, 1, -3, 0, 3.5, 8] },
         { name: 'argmax', datatype: 'INT64', shape: [2, 1], data: [2, 3] },
       ],
     });
@@ -508,10 +508,11 @@ describe('bad requests: status and a message naming the field', () => {
     expectError(await call(`${base}/v2/models/tabular/infer`), 404, 'GET /v2/models/tabular/infer');
   });
 
-  it('a malformed percent-encoding in the model name → 400, not 500', async () => {
-    // decodeURIComponent throws URIError; the GET routes turn it into a 500 WEIR_INTERNAL.
-    const reply = await call(`${base}/v2/models/%E0%A4%A`);
-    expectError(reply, 400);
+  it('a malformed percent-encoding in the model name or version → 400, not 500', async () => {
+    // decodeURIComponent throws a URIError, which is the client's error, not WEIR_INTERNAL.
+    expectError(await call(`${base}/v2/models/%E0%A4%A`), 400, 'percent-encoding');
+    expectError(await call(`${base}/v2/models/%E0%A4%A/config`), 400, 'percent-encoding');
+    expectError(await call(`${base}/v2/models/tabular/versions/%FF/ready`), 400, 'percent-encoding');
   });
 
   it('after all of these the server still answers a good request', async () => {

@@ -24,6 +24,11 @@ let log = createLog('info', 'pretty');
 async function serve(args: string[]): Promise<void> {
   const options = parseServeOptions(args, process.env);
   log = createLog(options.logLevel, options.logFormat);
+  // Watched from the start: a stop asked for while loading still stops cleanly.
+  const stopRequested = new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
   let core: InferenceCore | undefined;
   const metrics = new Metrics({
     queueDepths: () => core?.queueDepths() ?? [],
@@ -53,10 +58,7 @@ async function serve(args: string[]): Promise<void> {
   log.info(`weir: metrics on http://${options.host}:${metricsServer.port}/metrics`, { metricsPort: metricsServer.port });
   log.info(`weir: HTTP listening on http://${options.host}:${http.port}`, { httpPort: http.port });
 
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
+  await stopRequested;
   log.info('weir: stopping; finishing the requests in flight');
   http.close();
   await core.stop();
