@@ -105,6 +105,7 @@ export class Batcher {
         new WeirError('WEIR_QUEUE_FULL', `the queue of '${this.sessionKey.split('#')[0]}' is full (${this.policy.maxQueueSize} requests waiting); retry later`),
       );
     }
+    if (!this.policy.merge) return this.runAlone(request);
     return new Promise((resolve, reject) => {
       const rows = this.policy.maxBatchSize > 0 ? ((request.inputs[0]?.shape[0] as number | undefined) ?? 0) : 0;
       const queued: Queued = { ...request, rows, enqueuedAt: performance.now(), resolve, reject };
@@ -116,6 +117,23 @@ export class Batcher {
       this.nextDeadline = Math.min(this.nextDeadline, request.deadline);
       this.scheduleSoon();
     });
+  }
+
+  /**
+   * A request that never merges goes straight to the pool, in this turn: a
+   * detour through the queue would only delay it, and split the batches the
+   * pool would otherwise send to a worker together.
+   */
+  private async runAlone(request: BatchRequest): Promise<RunResult> {
+    this.running += 1;
+    try {
+      const result = await this.runBatch({ sessionKey: this.sessionKey, inputs: request.inputs, outputs: request.outputs });
+      const rows = this.policy.maxBatchSize > 0 ? ((request.inputs[0]?.shape[0] as number | undefined) ?? 0) : 0;
+      this.onBatch({ rows, requests: 1, computeNs: result.runNs, queueMs: [0] });
+      return result;
+    } finally {
+      this.running -= 1;
+    }
   }
 
   /** Schedules at the end of this event-loop turn, so that what arrives in one turn can merge. */

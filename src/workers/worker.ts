@@ -4,7 +4,7 @@
  * format (batches one after another, each failing alone), and answers in it.
  * A group the addon cannot read is answered as failed, never dropped.
  */
-import { parentPort } from 'node:worker_threads';
+import { type MessagePort, workerData } from 'node:worker_threads';
 
 import { toWeirError } from '../errors.js';
 import { nativeAddon } from '../native/addon.js';
@@ -16,8 +16,9 @@ export type WorkerMessage =
   | { kind: 'replies'; message: WireMessage }
   | { kind: 'failed'; code: string; message: string };
 
-const port = parentPort;
-if (!port) throw new Error('worker.ts runs as a worker thread of the inference pool');
+// The pool's own channel: cheaper per message than the Worker's built-in port.
+const port = (workerData as { port?: MessagePort } | null)?.port;
+if (!port) throw new Error('worker.ts runs as a worker thread of the inference pool, given { port } as workerData');
 const addon = nativeAddon();
 
 port.on('message', (group: WireMessage) => {
