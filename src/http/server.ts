@@ -82,11 +82,12 @@ export function startHttpServer(core: InferenceCore, options: HttpServerOptions)
   });
 
   async function infer(ex: Exchange, model: string, version: string | undefined, contentLength: string, headerLength: string): Promise<void> {
-    const body = await readBody(ex, contentLength, options);
+    const declared = headerLength === '' ? undefined : Number(headerLength);
+    // A malformed header is refused by the decoder; here it only places the body.
+    const body = await readBody(ex, contentLength, options, Number.isSafeInteger(declared) ? (declared as number) : 0);
     if (body === null) return;
     let decoded;
     try {
-      const declared = headerLength === '' ? undefined : Number(headerLength);
       decoded = decodeInferRequest(body, declared, model, version);
     } catch (error) {
       core.requestRefused(model, error);

@@ -70,11 +70,16 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
       }
       const elementSize = DATATYPES[datatype].size || 1;
       if (size % elementSize !== 0) invalid(`${field}.parameters.binary_data_size: ${size} is not a multiple of ${datatype}'s ${elementSize} bytes`);
-      // Copied out: a TypedArray view needs an aligned offset, and the body is not kept.
-      // (Buffer#slice would return a view, not a copy.)
-      const bytes = new Uint8Array(size);
-      bytes.set(body.subarray(offset, offset + size));
-      data = new DATATYPES[datatype].array(bytes.buffer, 0, size / elementSize);
+      // Viewed in place when aligned (read-body.ts aligns the first one), else copied out.
+      const array = DATATYPES[datatype].array;
+      const start = body.byteOffset + offset;
+      if (start % array.BYTES_PER_ELEMENT === 0) {
+        data = new array(body.buffer as ArrayBuffer, start, size / elementSize);
+      } else {
+        // Uint8Array's slice copies (a Buffer's would be a view).
+        const bytes = Uint8Array.prototype.slice.call(body, offset, offset + size);
+        data = new array(bytes.buffer, 0, size / elementSize);
+      }
       offset += size;
     } else {
       if (input.data === undefined) invalid(`${field}.data: required unless parameters.binary_data_size is given`);

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+
+import { decodeInferRequest, encodeInferResponse } from '../dist/http/v2-codec.js';
+
+/** A body in Triton's binary layout: JSON header, then each tensor's bytes; the header placed at `pad`. */
+function binaryBody(json: object, tensors: ArrayBufferView[], pad = 0): { body: Uint8Array; headerLength: number } {
+  const header = Buffer.from(JSON.stringify(json));
+  const size = header.byteLength + tensors.reduce((n, t) => n + t.byteLength, 0);
+  const backing = new Uint8Array(pad + size);
+  backing.set(header, pad);
+  let offset = pad + header.byteLength;
+  for (const t of tensors) {
+    backing.set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength), offset);
+    offset += t.byteLength;
+  }
+  return { body: backing.subarray(pad), headerLength: header.byteLength };
+}
+
+describe('the V2 binary tensor extension', () => {
+  const json = {
+    inputs: [
+      { name: 'flags', datatype: 'INT8', shape: [3], parameters: { binary_data_size: 3 } },
+      { name: 'x', datatype: 'FP32', shape: [2], parameters: { binary_data_size: 8 } },
+    ],
+  };
+  const tensors = [Int8Array.of(1, -2, 3), Float32Array.of(1.5, -2.25)];
+
+  it('reads tensors at any offset: misaligned ones are copied out, with the right values', () => {
+    for (const pad of [0, 1, 2, 3, 5, 7]) {
+      const { body, headerLength } = binaryBody(json, tensors, pad);
+      const { request } = decodeInferRequest(body, headerLength, 'm');
+      expect(Array.from(request.inputs[0]?.data as Int8Array)).toEqual([1, -2, 3]);
+      expect(Array.from(request.inputs[1]?.data as Float32Array)).toEqual([1.5, -2.25]);
+    }
+  });
+
+  it('views an aligned tensor in place instead of copying it', () => {
+    const aligned = { inputs: [{ name: 'x', datatype: 'FP32', shape: [2], parameters: { binary_data_size: 8 } }] };
+    const header = JSON.stringify(aligned).length;
+    const { body, headerLength } = binaryBody(aligned, [tensors[1] as Float32Array], (8 - (header % 8)) % 8);
+    const { request } = decodeInferRequest(body, headerLength, 'm');
+    expect(request.inputs[0]?.data.buffer).toBe(body.buffer);
+    expect(Array.from(request.inputs[0]?.data as Float32Array)).toEqual([1.5, -2.25]);
+  });
+
+  it('copies out of a Node Buffer body too (whose slice would be a view)', () => {
+    const { body, headerLength } = binaryBody(json, tensors, 1);
+    const { request } = decodeInferRequest(Buffer.from(body), headerLength, 'm');
+    expect(Array.from(request.inputs[1]?.data as Float32Array)).toEqual([1.5, -2.25]);
+  });
+
+  it('encodes binary outputs after the JSON, and others as JSON data', () => {
+    const encoded = encodeInferResponse(
+      {
+        model_name: 'm',
+        model_version: '1',
+        computeNs: 0,
+        outputs: [
+          { name: 'a', datatype: 'FP32', shape: [2], data: Float32Array.of(1, 2) },
+          { name: 'b', datatype: 'INT64', shape: [1], data: BigInt64Array.of(7n) },
+        ],
+      },
+      new Set(['a']),
+    );
+    const body = encoded.body as Uint8Array;
+    const header = JSON.parse(Buffer.from(body.subarray(0, encoded.headerLength)).toString());
+    expect(header.outputs).toEqual([
+      { name: 'a', datatype: 'FP32', shape: [2], parameters: { binary_data_size: 8 } },
+      { name: 'b', datatype: 'INT64', shape: [1], data: [7] },
+    ]);
+    expect(Array.from(new Float32Array(body.slice(encoded.headerLength).buffer))).toEqual([1, 2]);
+  });
+});
