@@ -59,7 +59,8 @@ class GroupReader {
 
   size_t Count() {
     const double value = Next();
-    if (!(value >= 0) || value != std::floor(value)) Malformed("expected a count");
+    // Integers a double holds exactly; anything else is not a count.
+    if (!(value >= 0 && value <= 9007199254740992.0) || value != std::floor(value)) Malformed("expected a count");
     return static_cast<size_t>(value);
   }
 
@@ -101,8 +102,8 @@ class GroupReader {
 struct BatchRequest {
   std::string key;
   struct Input {
-    std::string name;
-    std::string datatype;
+    std::string_view name;  // into the reader's string table, which outlives the batch
+    std::string_view datatype;
     std::vector<int64_t> shape;
     void* data;
     size_t byte_length;
