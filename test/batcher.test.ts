@@ -59,9 +59,9 @@ function batcherFor(key: string, policy: Partial<BatchingPolicy>) {
   const batcher = new Batcher(
     key,
     { maxBatchSize: 8, merge: true, preferredBatchSizes: [], maxQueueDelayMicroseconds: 0, maxQueueSize: 100, concurrency: 1, ...policy },
-    (task) => {
+    (task, deadline) => {
       sent.push({ ...task, inputs: task.inputs.map((t) => ({ ...t, shape: [...t.shape] })) });
-      return pool.run(task);
+      return pool.run(task, deadline);
     },
   );
   return { batcher, sent };
@@ -161,6 +161,17 @@ describe('limits', () => {
     expect(performance.now() - started).toBeLessThan(1_000); // answered at its deadline, not when the slot freed (seconds later)
     await slow;
     expect(sent.map(rowsOf)).toEqual([1500]);
+  });
+
+  it('without merging, a request still waiting for a worker at its deadline is refused, not run', async () => {
+    const { batcher } = batcherFor(SLOW, { maxBatchSize: 2000, merge: false });
+    const x = (rows: number) => ({ name: 'x', datatype: 'FP32' as const, shape: [rows, 256], data: new Float32Array(rows * 256) });
+    await Promise.all([1, 1].map((rows) => batcher.submit({ inputs: [x(rows)], deadline: later() }))); // both workers up
+    const busy = [1500, 1500].map((rows) => batcher.submit({ inputs: [x(rows)], deadline: later() }));
+    await new Promise((resolve) => setImmediate(resolve)); // the pool dispatches them, one per worker
+    const late = batcher.submit({ inputs: [x(3)], deadline: performance.now() + 20 });
+    await expect(late).rejects.toMatchObject({ code: 'WEIR_REQUEST_TIMEOUT', message: expect.stringContaining('was not run') });
+    await Promise.all(busy);
   });
 
   it('stop() refuses what waits and what comes later, with the reason given', async () => {

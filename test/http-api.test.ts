@@ -536,7 +536,7 @@ describe('a temp repository served by `weir serve`: BYTES, and dynamic batching 
       },
       strings: { versions: { 1: identityModel('BYTES', ['N', 'M']) } },
     });
-    serving = await startServe(['--model-repository', repository, '--host', '127.0.0.1', '--http-port', '0', '--metrics-port', '0', '--workers', '2']);
+    serving = await startServe(['--model-repository', repository, '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--metrics-port', '0', '--workers', '2']);
   });
 
   afterAll(async () => {

@@ -48,7 +48,7 @@ async function stop(weir: WeirProcess): Promise<number | null> {
   return code;
 }
 
-const LOCAL = ['--host', '127.0.0.1', '--metrics-port', '0'];
+const LOCAL = ['--host', '127.0.0.1', '--metrics-port', '0', '--grpc-port', '0'];
 
 /** Exit ≠ 0, nothing on stdout, one line on stderr holding each fragment. */
 function expectOneLineFailure(result: { code: number | null; stdout: string; stderr: string }, ...fragments: string[]): void {
@@ -107,7 +107,7 @@ describe('start-up', () => {
   it('a metrics port already in use → exit ≠ 0 and a one-line error naming the port', async () => {
     const held = await occupyPort();
     try {
-      const result = await runWeir(['serve', '--model-repository', repository, '--host', '127.0.0.1', '--http-port', '0', '--metrics-port', String(held.port)]);
+      const result = await runWeir(['serve', '--model-repository', repository, '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--metrics-port', String(held.port)]);
       expectOneLineFailure(result, String(held.port));
     } finally {
       await held.close();
@@ -165,6 +165,7 @@ describe('options from the environment, and flags over them', () => {
       WEIR_HOST: '127.0.0.1',
       WEIR_HTTP_PORT: String(probe.port),
       WEIR_METRICS_PORT: '0',
+      WEIR_GRPC_PORT: '0',
       WEIR_WORKERS: '1',
       WEIR_MAX_BODY_BYTES: '2048',
     });
@@ -187,6 +188,7 @@ describe('options from the environment, and flags over them', () => {
         // In use: binding it would fail.
         WEIR_HTTP_PORT: String(held.port),
         WEIR_METRICS_PORT: '0',
+        WEIR_GRPC_PORT: '0',
         WEIR_WORKERS: '1',
         WEIR_MAX_BODY_BYTES: '2048',
       });

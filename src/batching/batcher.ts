@@ -48,7 +48,8 @@ export interface BatchRequest {
   deadline: number;
 }
 
-export type RunBatch = (task: RunTask) => Promise<RunResult>;
+/** Runs a batch; one still waiting for a worker at `deadline` is refused, not run. */
+export type RunBatch = (task: RunTask, deadline?: number) => Promise<RunResult>;
 
 /** What one batch that ran was made of, for metrics. */
 export interface BatchStats {
@@ -127,7 +128,7 @@ export class Batcher {
   private async runAlone(request: BatchRequest): Promise<RunResult> {
     this.running += 1;
     try {
-      const result = await this.runBatch({ sessionKey: this.sessionKey, inputs: request.inputs, outputs: request.outputs });
+      const result = await this.runBatch({ sessionKey: this.sessionKey, inputs: request.inputs, outputs: request.outputs }, request.deadline);
       const rows = this.policy.maxBatchSize > 0 ? ((request.inputs[0]?.shape[0] as number | undefined) ?? 0) : 0;
       this.onBatch({ rows, requests: 1, computeNs: result.runNs, queueMs: [0] });
       return result;

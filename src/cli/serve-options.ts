@@ -18,6 +18,7 @@ export interface ServeOptions {
   requestTimeoutMs: number;
   maxBodyBytes: number;
   bodyTimeoutMs: number;
+  grpcMaxMessageBytes: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
 }
@@ -34,6 +35,7 @@ const OPTIONS = {
   'request-timeout-ms': ['WEIR_REQUEST_TIMEOUT_MS', 'count', 30_000],
   'max-body-bytes': ['WEIR_MAX_BODY_BYTES', 'count', 64 * 1024 * 1024],
   'body-timeout-ms': ['WEIR_BODY_TIMEOUT_MS', 'count', 30_000],
+  'grpc-max-message-mb': ['WEIR_GRPC_MAX_MESSAGE_MB', 'count', 64],
   'log-level': ['WEIR_LOG_LEVEL', LOG_LEVELS, 'info'],
   'log-format': ['WEIR_LOG_FORMAT', LOG_FORMATS, 'pretty'],
 } as const;
@@ -46,13 +48,14 @@ Options (each also settable by the environment variable in brackets):
   --model-repository DIR     model repository in Triton's layout [WEIR_MODEL_REPOSITORY]
   --host HOST                address to listen on (default 0.0.0.0) [WEIR_HOST]
   --http-port N              KServe V2 HTTP port (default 8000; 0: any free port) [WEIR_HTTP_PORT]
-  --grpc-port N              gRPC port (default 8001; reserved: the gRPC front end is not built yet) [WEIR_GRPC_PORT]
+  --grpc-port N              KServe V2 gRPC port (default 8001; 0: any free port) [WEIR_GRPC_PORT]
   --metrics-port N           Prometheus metrics port, GET /metrics (default 8002; 0: any free port) [WEIR_METRICS_PORT]
   --workers N                inference worker threads (default: one per core) [WEIR_WORKERS]
   --intra-op-threads N       ONNX Runtime threads per run (default: cores / workers) [WEIR_INTRA_OP_THREADS]
   --request-timeout-ms N     longest a request waits in a model's queue (default 30000) [WEIR_REQUEST_TIMEOUT_MS]
   --max-body-bytes N         largest request body (default 67108864) [WEIR_MAX_BODY_BYTES]
   --body-timeout-ms N        longest a request body may take to arrive (default 30000) [WEIR_BODY_TIMEOUT_MS]
+  --grpc-max-message-mb N    largest gRPC message received or sent (default 64) [WEIR_GRPC_MAX_MESSAGE_MB]
   --log-level LEVEL          error, warn, info (default) or debug [WEIR_LOG_LEVEL]
   --log-format FORMAT        pretty (default) or json, one object per line [WEIR_LOG_FORMAT]
 `;
@@ -99,6 +102,7 @@ export function parseServeOptions(args: string[], env: NodeJS.ProcessEnv): Serve
     requestTimeoutMs: resolved['request-timeout-ms'] as number,
     maxBodyBytes: resolved['max-body-bytes'] as number,
     bodyTimeoutMs: resolved['body-timeout-ms'] as number,
+    grpcMaxMessageBytes: (resolved['grpc-max-message-mb'] as number) * 1024 * 1024,
     logLevel: resolved['log-level'] as LogLevel,
     logFormat: resolved['log-format'] as LogFormat,
   };

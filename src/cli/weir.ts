@@ -6,6 +6,7 @@
  */
 import { InferenceCore, type VersionStatus } from '../core/core.js';
 import { toWeirError } from '../errors.js';
+import { type GrpcServer, startGrpcServer } from '../grpc/server.js';
 import { type HttpServer, startHttpServer } from '../http/server.js';
 import { Metrics } from '../metrics/metrics.js';
 import { type MetricsServer, startMetricsServer } from '../metrics/server.js';
@@ -36,12 +37,15 @@ async function serve(args: string[]): Promise<void> {
   });
   core = await InferenceCore.start({ ...options, observer: metrics });
   let http: HttpServer | undefined;
+  let grpc: GrpcServer | undefined;
   let metricsServer: MetricsServer | undefined;
   try {
     http = await startHttpServer(core, { host: options.host, port: options.httpPort, maxBodyBytes: options.maxBodyBytes, bodyTimeoutMs: options.bodyTimeoutMs });
+    grpc = await startGrpcServer(core, { host: options.host, port: options.grpcPort, maxMessageBytes: options.grpcMaxMessageBytes });
     metricsServer = await startMetricsServer(metrics, options.host, options.metricsPort);
   } catch (error) {
     http?.close();
+    await grpc?.close();
     await core.stop();
     throw error;
   }
@@ -56,12 +60,16 @@ async function serve(args: string[]): Promise<void> {
     log.info([`models in ${core.repository.root}:`, `  ${'MODEL'.padEnd(20)} ${'VERSION'.padStart(7)}  STATE`, ...statuses.map(describe)].join('\n'));
   }
   log.info(`weir: metrics on http://${options.host}:${metricsServer.port}/metrics`, { metricsPort: metricsServer.port });
+  log.info(`weir: gRPC listening on ${options.host}:${grpc.port}`, { grpcPort: grpc.port });
   log.info(`weir: HTTP listening on http://${options.host}:${http.port}`, { httpPort: http.port });
 
   await stopRequested;
   log.info('weir: stopping; finishing the requests in flight');
   http.close();
+  // gRPC first stops accepting, then waits for its calls; the core answers them meanwhile.
+  const grpcClosed = grpc.close();
   await core.stop();
+  await grpcClosed;
   await metricsServer.close();
   log.info('weir: stopped');
   // Idle keep-alive connections would keep the loop alive: everything is answered.

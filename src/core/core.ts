@@ -42,7 +42,7 @@ export interface InferRequest {
   inputs: Tensor[];
   /** Outputs to return; absent: all of them. */
   outputs?: string[];
-  /** Overrides the server's queue timeout for this request. */
+  /** Shortens the server's queue timeout for this request (it cannot extend it). */
   timeoutMs?: number;
 }
 
@@ -80,7 +80,7 @@ export class InferenceCore {
     const repository = new ModelRepository(options.modelRepository, {
       addon: nativeAddon(),
       threads,
-      runBatch: (task) => pool.run(task),
+      runBatch: (task, deadline) => pool.run(task, deadline),
       onBatch: (model, version, stats) => options.observer?.batchRan(model, version, stats),
     });
     try {
@@ -169,7 +169,7 @@ export class InferenceCore {
     chosen?.(served);
     try {
       const outputs = validateRequest(served, request.inputs, request.outputs);
-      const timeoutMs = request.timeoutMs ?? this.requestTimeoutMs;
+      const timeoutMs = Math.min(request.timeoutMs ?? Number.POSITIVE_INFINITY, this.requestTimeoutMs);
       const result = await served.batcher.submit({ inputs: request.inputs, outputs, deadline: performance.now() + timeoutMs });
       return {
         model_name: served.model,

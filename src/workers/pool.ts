@@ -33,6 +33,8 @@ export interface PoolOptions {
 
 interface PendingBatch {
   task: RunTask;
+  /** performance.now() after which the batch is refused instead of sent. */
+  deadline: number;
   resolve: (result: RunResult) => void;
   reject: (error: Error) => void;
 }
@@ -77,14 +79,15 @@ export class WorkerPool {
 
   /**
    * Runs one batch in a worker. Inputs larger than PACKED_TENSOR_LIMIT are
-   * moved (their buffers detach): do not reuse input buffers.
+   * moved (their buffers detach): do not reuse input buffers. A batch still
+   * waiting for a worker at `deadline` is refused (WEIR_REQUEST_TIMEOUT), not run.
    */
-  run(task: RunTask): Promise<RunResult> {
+  run(task: RunTask, deadline = Number.POSITIVE_INFINITY): Promise<RunResult> {
     if (this.closing) return Promise.reject(new WeirError('WEIR_SERVER_STOPPING', 'the worker pool is closing'));
     const malformed = malformedField(task);
     if (malformed) return Promise.reject(new WeirError('WEIR_BAD_TENSOR', malformed));
     return new Promise((resolve, reject) => {
-      this.waiting.push({ task, resolve, reject });
+      this.waiting.push({ task, deadline, resolve, reject });
       this.scheduleDispatch();
     });
   }
@@ -152,6 +155,7 @@ export class WorkerPool {
   }
 
   private dispatch(): void {
+    this.refuseExpired();
     for (const slot of this.slots) {
       if (this.waiting.length === 0) return;
       if (!slot.ready || slot.group || !slot.port) continue;
@@ -162,6 +166,18 @@ export class WorkerPool {
       slot.group = group.batches;
       slot.port.postMessage(group.message, group.transferList);
     }
+  }
+
+  private refuseExpired(): void {
+    if (this.waiting.length === 0) return;
+    const now = performance.now();
+    if (this.waiting.every((pending) => pending.deadline > now)) return;
+    const kept = this.waiting.filter((pending) => {
+      if (pending.deadline > now) return true;
+      pending.reject(new WeirError('WEIR_REQUEST_TIMEOUT', 'the request waited for a worker past its timeout; it was not run'));
+      return false;
+    });
+    this.waiting.splice(0, this.waiting.length, ...kept);
   }
 
   get workers(): number {

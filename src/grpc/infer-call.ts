@@ -1,0 +1,83 @@
+/**
+ * Inference over gRPC: one ModelInferRequest through the core (shared by
+ * ModelInfer and ModelStreamInfer), the call's deadline as the request's
+ * queue timeout, and the bidirectional stream, whose requests run
+ * concurrently and are answered as each finishes.
+ */
+import type { Deadline, ServerDuplexStream, StatusObject } from '@grpc/grpc-js';
+
+import type { InferenceCore } from '../core/core.js';
+import { ERRORS, toWeirError } from '../errors.js';
+import { decodeInferRequest, encodeInferResponse } from './infer-codec.js';
+import type { ModelInferRequest, ModelInferResponse, ModelStreamInferResponse } from './messages.js';
+
+export interface InferContext {
+  core: InferenceCore;
+}
+
+/** Any error as a gRPC status, through the error table. */
+export function grpcError(error: unknown): Pick<StatusObject, 'code' | 'details'> {
+  const { code, message } = toWeirError(error);
+  return { code: ERRORS[code].grpc, details: message };
+}
+
+/** Milliseconds left before a call's deadline; undefined when it has none. */
+function remainingMs(deadline: Deadline): number | undefined {
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
+}
+
+/** Runs one request through the core. Decode failures are counted as refused, as over HTTP. */
+export async function inferMessage(context: InferContext, message: ModelInferRequest, deadline: Deadline): Promise<ModelInferResponse> {
+  let request;
+  try {
+    request = decodeInferRequest(message);
+  } catch (error) {
+    context.core.requestRefused(message.model_name, error);
+    throw error;
+  }
+  // The request's own `timeout` parameter overrides the server's, as over HTTP; the deadline caps both.
+  const left = remainingMs(deadline);
+  // The core caps this with the server's own timeout.
+  if (left !== undefined) request.timeoutMs = Math.min(request.timeoutMs ?? left, left);
+  return encodeInferResponse(await context.core.infer(request), message.parameters);
+}
+
+/**
+ * ModelStreamInfer: every request starts at once and is answered when it
+ * finishes, so answers may overtake each other (each carries its request's
+ * id). A failed request is answered with error_message, naming its model
+ * and id, and the stream goes on. The stream ends once the client has ended
+ * its side and every answer is written; if the client cancels, requests in
+ * flight still finish in the core, and their answers are dropped.
+ */
+export function streamInfer(context: InferContext, stream: ServerDuplexStream<ModelInferRequest, ModelStreamInferResponse>): void {
+  let pending = 0;
+  let clientDone = false;
+  const open = () => !stream.cancelled && !stream.destroyed;
+  const maybeEnd = () => {
+    if (clientDone && pending === 0 && open()) stream.end();
+  };
+  stream.on('data', (message: ModelInferRequest) => {
+    pending += 1;
+    inferMessage(context, message, stream.getDeadline())
+      .then(
+        (response): ModelStreamInferResponse => ({ error_message: '', infer_response: response }),
+        (error: unknown): ModelStreamInferResponse => ({
+          error_message: toWeirError(error).message,
+          infer_response: { model_name: message.model_name, model_version: message.model_version, id: message.id },
+        }),
+      )
+      .then((answer) => {
+        pending -= 1;
+        if (open()) stream.write(answer);
+        maybeEnd();
+      });
+  });
+  stream.on('end', () => {
+    clientDone = true;
+    maybeEnd();
+  });
+  // A client that goes away mid-stream has no one left to answer; nothing here may throw for it.
+  stream.on('error', () => {});
+}
