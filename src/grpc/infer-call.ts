@@ -36,9 +36,9 @@ export async function inferMessage(context: InferContext, message: ModelInferReq
     context.core.requestRefused(message.model_name, error);
     throw error;
   }
-  // The request's own `timeout` parameter overrides the server's, as over HTTP; the deadline caps both.
+  // The request's `timeout` parameter and the call's deadline both shorten the
+  // queue timeout; the core also caps it with the server's own.
   const left = remainingMs(deadline);
-  // The core caps this with the server's own timeout.
   if (left !== undefined) request.timeoutMs = Math.min(request.timeoutMs ?? left, left);
   return encodeInferResponse(await context.core.infer(request), message.parameters);
 }
