@@ -130,3 +130,25 @@ export async function waitForChild(child: Child, timeoutMs: number): Promise<num
     clearTimeout(timer);
   }
 }
+
+/**
+ * Runs a TypeScript script of bench/lib (through tsx) as a child pinned to
+ * `cpus`, with `input` as JSON on its stdin and `args` on its command line,
+ * and parses the JSON object on the last line of its stdout. Throws with
+ * the tail of its output when it fails, prints no JSON, or outlives
+ * `timeoutMs` (it is then killed). `what` names it in the error.
+ */
+export async function runJsonChild<T>(
+  script: string,
+  options: { cpus: string | undefined; input?: unknown; args?: string[]; timeoutMs: number; what: string },
+): Promise<T> {
+  const child = startChild([process.execPath, '--import', 'tsx', script, ...(options.args ?? [])], {
+    cpus: options.cpus,
+    stdin: options.input === undefined ? '' : JSON.stringify(options.input),
+    collectStdout: true,
+  });
+  const code = await waitForChild(child, options.timeoutMs);
+  const line = child.stdout().trim().split('\n').pop() ?? '';
+  if (code !== 0 || !line.startsWith('{')) throw new Error(`${options.what} failed (${code}): ${child.tail().slice(-800)}`);
+  return JSON.parse(line) as T;
+}

@@ -15,8 +15,8 @@ import { installCleanup } from './children.js';
 import { type LoadResult, runLoad } from './load.js';
 import { clockTicksPerSecond } from './proc.js';
 import { measureRawOrt, type RawOrtResult } from './raw-ort.js';
-import { SCENARIOS, type ScenarioName } from './scenarios.js';
-import { SERVERS, type ServerSpec, startServer } from './servers.js';
+import { SCENARIOS, type Scenario, type ScenarioName } from './scenarios.js';
+import { PORT_PLACEHOLDERS, type RunningServer, SERVERS, type ServerSpec, startServer } from './servers.js';
 
 export interface HarnessConfig {
   mode: 'full' | 'smoke';
@@ -31,26 +31,28 @@ export interface HarnessConfig {
   servers: string[] | null;
 }
 
+/** A positive number from environment variable `name`, or `fallback` when it is unset. */
+export function envNumber(name: string, fallback: number): number {
+  const value = process.env[name];
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got '${value}'`);
+  return n;
+}
+
 /** Config from BENCH_* environment variables over the mode's defaults. */
 export function configFromEnv(mode: 'full' | 'smoke'): HarnessConfig {
   const env = process.env;
   const smoke = mode === 'smoke';
-  const num = (name: string, fallback: number) => {
-    const value = env[name];
-    if (value === undefined || value === '') return fallback;
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got '${value}'`);
-    return n;
-  };
   return {
     mode,
-    seconds: num('BENCH_SECONDS', smoke ? 2 : 10),
-    warmupSeconds: num('BENCH_WARMUP_SECONDS', smoke ? 0.5 : 2),
-    connections: num('BENCH_CONNECTIONS', smoke ? 16 : 64),
-    rawSecondsPerBatch: num('BENCH_RAW_SECONDS', smoke ? 0.5 : 2),
+    seconds: envNumber('BENCH_SECONDS', smoke ? 2 : 10),
+    warmupSeconds: envNumber('BENCH_WARMUP_SECONDS', smoke ? 0.5 : 2),
+    connections: envNumber('BENCH_CONNECTIONS', smoke ? 16 : 64),
+    rawSecondsPerBatch: envNumber('BENCH_RAW_SECONDS', smoke ? 0.5 : 2),
     serverCpus: env.BENCH_SERVER_CPUS || '0',
     clientCpus: env.BENCH_CLIENT_CPUS || '1',
-    startTimeoutS: num('BENCH_START_TIMEOUT_S', 60),
+    startTimeoutS: envNumber('BENCH_START_TIMEOUT_S', 60),
     servers: env.BENCH_SERVERS ? env.BENCH_SERVERS.split(',').map((s) => s.trim()) : null,
   };
 }
@@ -89,7 +91,8 @@ function packageVersion(name: string): string | null {
   }
 }
 
-function checkPinning(list: string): void {
+/** Throws when `taskset` cannot pin to CPU list `list`. */
+export function checkPinning(list: string): void {
   try {
     execFileSync('taskset', ['-c', list, 'true'], { stdio: 'pipe' });
   } catch (error) {
@@ -108,42 +111,60 @@ async function runServer(spec: ServerSpec, config: HarnessConfig, scenarios: Rec
     return;
   }
   try {
-    for (const name of spec.scenarios) {
-      const scenario = SCENARIOS[name];
-      let probe: string;
-      try {
-        probe = (await scenario.probe(server.baseUrl)) ?? 'ok';
-      } catch (error) {
-        probe = `request failed: ${error instanceof Error ? error.message : String(error)}`;
-      }
-      try {
-        const load = await runLoad({
-          url: server.baseUrl + scenario.path,
-          method: scenario.method,
-          headers: scenario.headers,
-          body: scenario.body,
-          connections: config.connections,
-          seconds: config.seconds,
-          warmupSeconds: config.warmupSeconds,
-          serverPid: server.child.pid,
-          serverCpus: config.serverCpus,
-          metricsUrl: server.metricsUrl,
-          model: scenario.model,
-          cpus: config.clientCpus,
-        });
-        scenarios[name].servers[spec.name] = { probe, ready_after_s: server.readyAfterS, ...load };
-      } catch (error) {
-        scenarios[name].servers[spec.name] = { error: error instanceof Error ? error.message : String(error), probe };
-      }
-    }
+    for (const name of spec.scenarios) scenarios[name].servers[spec.name] = await measureHttpScenario(server, SCENARIOS[name], config);
   } finally {
     await server.stop();
   }
 }
 
-const ratio = (a: number | null | undefined, b: number | null | undefined, digits = 3): number | null =>
+/** One scenario against a running server: its probe, then the load; errors become the result. */
+export async function measureHttpScenario(server: RunningServer, scenario: Scenario, config: HarnessConfig): Promise<ServerResult> {
+  let probe: string;
+  try {
+    probe = (await scenario.probe(server.baseUrl)) ?? 'ok';
+  } catch (error) {
+    probe = `request failed: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  try {
+    const load = await runLoad({
+      url: server.baseUrl + scenario.path,
+      method: scenario.method,
+      headers: scenario.headers,
+      body: scenario.body,
+      connections: config.connections,
+      seconds: config.seconds,
+      warmupSeconds: config.warmupSeconds,
+      serverPid: server.child.pid,
+      serverCpus: config.serverCpus,
+      metricsUrl: server.metricsUrl,
+      model: scenario.model,
+      cpus: config.clientCpus,
+    });
+    return { probe, ready_after_s: server.readyAfterS, ...load };
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error), probe };
+  }
+}
+
+/** a / b, rounded; null when either is missing or b is 0. */
+export const ratio = (a: number | null | undefined, b: number | null | undefined, digits = 3): number | null =>
   a === null || a === undefined || b === null || b === undefined || b === 0 ? null : Number((a / b).toFixed(digits));
-const atMost = (value: number | null, limit: number): boolean | null => (value === null ? null : value <= limit);
+/** Whether a ratio is within its limit; null when the ratio is missing. */
+export const atMost = (value: number | null, limit: number): boolean | null => (value === null ? null : value <= limit);
+
+/** The machine and the versions that matter, for a report. */
+export function machineInfo(packages: string[] = ['onnxruntime-node', 'autocannon']): Record<string, unknown> {
+  const versions = Object.fromEntries(packages.map((name) => [name.replace(/^@[^/]+\//, '').replace(/-/g, '_'), packageVersion(name)]));
+  return {
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model,
+    kernel: release(),
+    node: process.version,
+    ...versions,
+    clk_tck: clockTicksPerSecond(),
+    loadavg_at_start: loadavg().map((v) => Number(v.toFixed(2))),
+  };
+}
 
 export async function runHttpBenchmark(config: HarnessConfig): Promise<Report> {
   installCleanup();
@@ -158,16 +179,7 @@ export async function runHttpBenchmark(config: HarnessConfig): Promise<Report> {
       servers: {},
     };
   }
-  const machine = {
-    cpus: cpus().length,
-    cpu: cpus()[0]?.model,
-    kernel: release(),
-    node: process.version,
-    onnxruntime_node: packageVersion('onnxruntime-node'),
-    autocannon: packageVersion('autocannon'),
-    clk_tck: clockTicksPerSecond(),
-    loadavg_at_start: loadavg().map((v) => Number(v.toFixed(2))),
-  };
+  const machine = machineInfo();
 
   const servers = SERVERS.filter((s) => config.servers === null || config.servers.includes(s.name));
   for (const spec of servers) await runServer(spec, config, scenarios);
@@ -220,7 +232,7 @@ export async function runHttpBenchmark(config: HarnessConfig): Promise<Report> {
       server_cpus: config.serverCpus,
       client_cpus: config.clientCpus,
       raw_onnxruntime: { seconds_per_batch: config.rawSecondsPerBatch, intra_op_threads: 1, batches: [1, 8, 32, 128] },
-      servers: servers.map((s) => ({ name: s.name, command: s.command({ http: '<http-port>', metrics: '<metrics-port>' }).join(' '), scenarios: s.scenarios })),
+      servers: servers.map((s) => ({ name: s.name, command: s.command(PORT_PLACEHOLDERS).join(' '), scenarios: s.scenarios })),
       cpu_time: 'server process group utime+stime from /proc/<pid>/stat over the measured window; cpu_us_per_request = that / responses',
     },
     scenarios,

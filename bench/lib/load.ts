@@ -5,9 +5,10 @@
  */
 import { join } from 'node:path';
 
-import { startChild, waitForChild } from './children.js';
+import { runJsonChild } from './children.js';
+import type { LatencySummary, WindowTarget } from './window.js';
 
-export interface LoadRequest {
+export interface LoadRequest extends WindowTarget {
   url: string;
   method: string;
   headers: Record<string, string>;
@@ -15,14 +16,6 @@ export interface LoadRequest {
   connections: number;
   seconds: number;
   warmupSeconds: number;
-  /** Process group whose CPU time is measured (the server's pid: it leads its group). */
-  serverPid: number;
-  /** The server's taskset CPU list; when it is one CPU, that core's /proc/stat is read too. */
-  serverCpus: string | undefined;
-  /** Prometheus endpoint with weir_batch_size_rows, or null. */
-  metricsUrl: string | null;
-  /** Model whose series count, when the histogram is labelled by model. */
-  model: string;
   timeoutS: number;
 }
 
@@ -33,7 +26,7 @@ export interface LoadResult {
   seconds: number;
   requests_per_s: number | null;
   /** Of 2xx responses. */
-  latency_ms: { p50: number | null; p90: number | null; p99: number | null; mean: number | null; max: number | null };
+  latency_ms: LatencySummary;
   /** total = non-2xx + timeouts + socket errors. */
   errors: { total: number; non_2xx: number; timeouts: number; socket_errors: number };
   /** Server CPU time (user + system, every thread) in the window; /proc ticks, 10 ms resolution. */
@@ -84,13 +77,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     model: options.model,
     timeoutS: 10,
   };
-  const child = startChild([process.execPath, '--import', 'tsx', join(import.meta.dirname, 'load-child.ts')], {
+  return runJsonChild<LoadResult>(join(import.meta.dirname, 'load-child.ts'), {
     cpus: options.cpus,
-    stdin: JSON.stringify(request),
-    collectStdout: true,
+    input: request,
+    timeoutMs: (options.seconds + options.warmupSeconds + 60) * 1000,
+    what: 'load generator',
   });
-  const code = await waitForChild(child, (options.seconds + options.warmupSeconds + 60) * 1000);
-  const line = child.stdout().trim().split('\n').pop() ?? '';
-  if (code !== 0 || !line.startsWith('{')) throw new Error(`load generator failed (${code}): ${child.tail().slice(-800)}`);
-  return JSON.parse(line) as LoadResult;
 }

@@ -1,7 +1,7 @@
 /** Raw onnxruntime-node's best rows/s on the CNN, measured in a child pinned to the server's core. */
 import { join } from 'node:path';
 
-import { startChild, waitForChild } from './children.js';
+import { runJsonChild } from './children.js';
 
 export interface RawOrtResult {
   per_batch: { batch: number; rows_per_s: number; run_us: number }[];
@@ -9,12 +9,10 @@ export interface RawOrtResult {
 }
 
 export async function measureRawOrt(secondsPerBatch: number, cpus: string | undefined): Promise<RawOrtResult> {
-  const child = startChild([process.execPath, '--import', 'tsx', join(import.meta.dirname, 'raw-ort-child.ts'), String(secondsPerBatch)], {
+  return runJsonChild<RawOrtResult>(join(import.meta.dirname, 'raw-ort-child.ts'), {
     cpus,
-    collectStdout: true,
+    args: [String(secondsPerBatch)],
+    timeoutMs: (secondsPerBatch * 4 + 60) * 1000,
+    what: 'raw onnxruntime-node run',
   });
-  const code = await waitForChild(child, (secondsPerBatch * 4 + 60) * 1000);
-  const line = child.stdout().trim().split('\n').pop() ?? '';
-  if (code !== 0 || !line.startsWith('{')) throw new Error(`raw onnxruntime-node run failed (${code}): ${child.tail().slice(-800)}`);
-  return JSON.parse(line) as RawOrtResult;
 }

@@ -21,7 +21,7 @@ export interface Scenario {
 }
 
 /** Seeded values in [-1, 1), as in bench/core.ts. */
-function seeded(length: number, seed: number): Float32Array {
+export function seeded(length: number, seed: number): Float32Array {
   const data = new Float32Array(length);
   let s = seed;
   for (let i = 0; i < length; i++) {
@@ -32,7 +32,7 @@ function seeded(length: number, seed: number): Float32Array {
 }
 
 /** Probabilities must be finite, in [0, 1], `count` of them, summing to 1. */
-function checkProbabilities(values: ArrayLike<number>, count: number): string | null {
+export function checkProbabilities(values: ArrayLike<number>, count: number): string | null {
   if (values.length !== count) return `expected ${count} probabilities, got ${values.length}`;
   let sum = 0;
   for (let i = 0; i < values.length; i++) {

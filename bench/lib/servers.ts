@@ -11,7 +11,12 @@ import type { ScenarioName } from './scenarios.js';
 export interface Ports {
   http: string;
   metrics: string;
+  /** Weir's gRPC port (other servers ignore it). */
+  grpc: string;
 }
+
+/** Placeholders for a command shown in a report. */
+export const PORT_PLACEHOLDERS: Ports = { http: '<http-port>', metrics: '<metrics-port>', grpc: '<grpc-port>' };
 
 export interface ServerSpec {
   name: string;
@@ -35,7 +40,7 @@ export const SERVERS: ServerSpec[] = [
     label: 'weir serve',
     command: (p) => [
       node, weirCli, 'serve', '--model-repository', 'models',
-      '--http-port', p.http, '--grpc-port', '0', '--metrics-port', p.metrics,
+      '--http-port', p.http, '--grpc-port', p.grpc, '--metrics-port', p.metrics,
     ],
     scenarios: ['tabular-json', 'cnn-binary'],
     metrics: true,
@@ -69,6 +74,7 @@ export async function freePort(): Promise<number> {
 export interface RunningServer {
   spec: ServerSpec;
   child: Child;
+  ports: Ports;
   baseUrl: string;
   metricsUrl: string | null;
   /** Seconds from spawn until /v2/health/ready answered 200. */
@@ -94,10 +100,14 @@ async function healthReady(baseUrl: string): Promise<boolean> {
  * of its output if it exits or is not ready within `timeoutS`.
  */
 export async function startServer(spec: ServerSpec, cpus: string | undefined, timeoutS: number): Promise<RunningServer> {
-  const http = await freePort();
-  let metrics = await freePort();
-  while (metrics === http) metrics = await freePort();
-  const ports = { http: String(http), metrics: String(metrics) };
+  const taken = new Set<number>();
+  const distinctPort = async () => {
+    let port = await freePort();
+    while (taken.has(port)) port = await freePort();
+    taken.add(port);
+    return String(port);
+  };
+  const ports: Ports = { http: await distinctPort(), metrics: await distinctPort(), grpc: await distinctPort() };
   const baseUrl = `http://127.0.0.1:${ports.http}`;
   const started = performance.now();
   const child = startChild(spec.command(ports), { cpus, env: { ...process.env, NODE_ENV: 'production' } });
@@ -120,6 +130,7 @@ export async function startServer(spec: ServerSpec, cpus: string | undefined, ti
   return {
     spec,
     child,
+    ports,
     baseUrl,
     metricsUrl: spec.metrics ? `http://127.0.0.1:${ports.metrics}/metrics` : null,
     readyAfterS: Number(((performance.now() - started) / 1000).toFixed(2)),

@@ -1,0 +1,190 @@
+/**
+ * The gRPC benchmark, shared by bench/grpc.ts (full run) and bench/smoke.ts.
+ *
+ * One `weir serve` (HTTP, gRPC and metrics ports chosen free) is started
+ * pinned to the server CPU (default core 0) and, in the same run, driven
+ * from the client CPU (default core 1) with: 1-row JSON over HTTP to the
+ * tabular model (the HTTP benchmark's tabular-json scenario, autocannon),
+ * then the same row as raw FP32 over gRPC, unary ModelInfer, then over
+ * bidirectional ModelStreamInfer streams. Each is probed once for a correct
+ * answer before its load. The server's CPU time per request comes from /proc
+ * over exactly each measured window, the mean batch size from
+ * weir_batch_size_rows on /metrics.
+ */
+import { installCleanup } from './children.js';
+import { type GrpcMode, probeGrpc, tabularRawRequest, TABULAR } from './grpc-client.js';
+import { type GrpcLoadResult, runGrpcLoad } from './grpc-load.js';
+import {
+  atMost,
+  checkPinning,
+  configFromEnv,
+  envNumber,
+  type HarnessConfig,
+  isMeasured,
+  machineInfo,
+  measureHttpScenario,
+  ratio,
+  type ServerResult,
+} from './harness.js';
+import { SCENARIOS } from './scenarios.js';
+import { PORT_PLACEHOLDERS, type RunningServer, SERVERS, startServer } from './servers.js';
+
+export interface GrpcHarnessConfig extends HarnessConfig {
+  /** Concurrent gRPC callers, each with one request in flight (default: as many as HTTP connections). */
+  callers: number;
+  /** Clients (channels, HTTP/2 connections) the callers are spread over. */
+  channels: number;
+}
+
+/** HarnessConfig from the environment, plus BENCH_GRPC_CALLERS and BENCH_GRPC_CHANNELS (4). */
+export function grpcConfigFromEnv(mode: 'full' | 'smoke'): GrpcHarnessConfig {
+  const base = configFromEnv(mode);
+  const integer = (name: string, fallback: number) => {
+    const n = envNumber(name, fallback);
+    if (!Number.isInteger(n)) throw new Error(`${name} must be a whole number, got ${n}`);
+    return n;
+  };
+  const callers = integer('BENCH_GRPC_CALLERS', base.connections);
+  return { ...base, callers, channels: Math.min(callers, integer('BENCH_GRPC_CHANNELS', 4)) };
+}
+
+/** A gRPC mode's figures, or why there are none. */
+export type GrpcResult = { skipped: string } | { error: string; probe?: string } | (GrpcLoadResult & { probe: string });
+
+export const isGrpcMeasured = (r: GrpcResult | undefined): r is Extract<GrpcResult, { requests_ok: number }> =>
+  r !== undefined && 'requests_ok' in r;
+
+export interface GrpcReport {
+  bench: 'grpc';
+  mode: 'full' | 'smoke';
+  machine: Record<string, unknown>;
+  config: Record<string, unknown>;
+  server: { command: string; ready_after_s: number } | { command: string; skipped: string };
+  requests: Record<string, unknown>;
+  results: { http_json: ServerResult; grpc_unary: GrpcResult; grpc_stream: GrpcResult };
+  /**
+   * Which side limited each measurement: 'server' when the server kept its
+   * core at least 85% busy, 'client' when the load generator did, else
+   * 'neither'. A client-bound figure is the server's cost at a lower load.
+   */
+  bound_by: Record<string, 'server' | 'client' | 'neither' | null>;
+  ratios: Record<string, number | null>;
+  targets: Record<string, boolean | null>;
+}
+
+/** The greatest server CPU per request allowed over gRPC, as a multiple of HTTP's. */
+export const CPU_PER_REQUEST_LIMIT_VS_HTTP = 1.3;
+
+async function measureGrpcMode(server: RunningServer, mode: GrpcMode, request: Buffer, config: GrpcHarnessConfig): Promise<GrpcResult> {
+  const address = `127.0.0.1:${server.ports.grpc}`;
+  let probe: string;
+  try {
+    probe = await probeGrpc(address, mode);
+  } catch (error) {
+    probe = `request failed: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  try {
+    const load = await runGrpcLoad({
+      address,
+      mode,
+      callers: config.callers,
+      channels: config.channels,
+      seconds: config.seconds,
+      warmupSeconds: config.warmupSeconds,
+      request,
+      serverPid: server.child.pid,
+      serverCpus: config.serverCpus,
+      metricsUrl: server.metricsUrl,
+      model: TABULAR.model,
+      cpus: config.clientCpus,
+    });
+    return { probe, ...load };
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error), probe };
+  }
+}
+
+export async function runGrpcBenchmark(config: GrpcHarnessConfig): Promise<GrpcReport> {
+  installCleanup();
+  checkPinning(config.serverCpus);
+  checkPinning(config.clientCpus);
+  const machine = machineInfo(['onnxruntime-node', 'autocannon', '@grpc/grpc-js', '@grpc/proto-loader']);
+  const weir = SERVERS.find((s) => s.name === 'weir');
+  if (!weir) throw new Error('no weir entry in bench/lib/servers.ts');
+  const command = weir.command(PORT_PLACEHOLDERS).join(' ');
+  const http = SCENARIOS['tabular-json'];
+  const grpcRequest = tabularRawRequest();
+
+  let results: GrpcReport['results'];
+  let serverEntry: GrpcReport['server'];
+  let server: RunningServer | undefined;
+  try {
+    server = await startServer(weir, config.serverCpus, config.startTimeoutS);
+  } catch (error) {
+    const skipped = `${weir.label} did not start: ${error instanceof Error ? error.message : String(error)}`;
+    serverEntry = { command, skipped };
+    results = { http_json: { skipped }, grpc_unary: { skipped }, grpc_stream: { skipped } };
+  }
+  if (server) {
+    serverEntry = { command, ready_after_s: server.readyAfterS };
+    try {
+      results = {
+        http_json: await measureHttpScenario(server, http, config),
+        grpc_unary: await measureGrpcMode(server, 'unary', grpcRequest.bytes, config),
+        grpc_stream: await measureGrpcMode(server, 'stream', grpcRequest.bytes, config),
+      };
+    } finally {
+      await server.stop();
+    }
+  }
+
+  const httpResult = isMeasured(results!.http_json) ? results!.http_json : undefined;
+  const unary = isGrpcMeasured(results!.grpc_unary) ? results!.grpc_unary : undefined;
+  const stream = isGrpcMeasured(results!.grpc_stream) ? results!.grpc_stream : undefined;
+  const boundBy = (r: { server_cpu_cores: number; client_cpu_cores: number } | undefined) =>
+    r === undefined ? null : r.server_cpu_cores >= 0.85 ? 'server' : r.client_cpu_cores >= 0.85 ? 'client' : 'neither';
+  const ratios = {
+    grpc_unary_cpu_per_request_vs_http: ratio(unary?.cpu_us_per_request, httpResult?.cpu_us_per_request),
+    grpc_stream_cpu_per_request_vs_http: ratio(stream?.cpu_us_per_request, httpResult?.cpu_us_per_request),
+    grpc_unary_requests_per_s_vs_http: ratio(unary?.requests_per_s, httpResult?.requests_per_s),
+    grpc_stream_requests_per_s_vs_http: ratio(stream?.requests_per_s, httpResult?.requests_per_s),
+    grpc_unary_p99_vs_http: ratio(unary?.latency_ms.p99, httpResult?.latency_ms.p99),
+    grpc_stream_p99_vs_http: ratio(stream?.latency_ms.p99, httpResult?.latency_ms.p99),
+  };
+  const grpcZeroErrors = (r: typeof unary) =>
+    r === undefined ? null : r.probe === 'ok' && r.errors.total === 0 && r.errors.outside_window === 0 && r.drained && r.requests_ok > 0;
+  const targets = {
+    grpc_unary_cpu_per_request_at_most_1_3x_http: atMost(ratios.grpc_unary_cpu_per_request_vs_http, CPU_PER_REQUEST_LIMIT_VS_HTTP),
+    grpc_stream_cpu_per_request_at_most_1_3x_http: atMost(ratios.grpc_stream_cpu_per_request_vs_http, CPU_PER_REQUEST_LIMIT_VS_HTTP),
+    grpc_unary_zero_errors: grpcZeroErrors(unary),
+    grpc_stream_zero_errors: grpcZeroErrors(stream),
+    http_json_zero_errors: httpResult === undefined ? null : httpResult.probe === 'ok' && httpResult.errors.total === 0,
+  };
+
+  return {
+    bench: 'grpc',
+    mode: config.mode,
+    machine,
+    config: {
+      seconds: config.seconds,
+      warmup_seconds: config.warmupSeconds,
+      http_connections: config.connections,
+      grpc_callers: config.callers,
+      grpc_channels: config.channels,
+      grpc_requests_in_flight_per_caller: 1,
+      server_cpus: config.serverCpus,
+      client_cpus: config.clientCpus,
+      order: ['http_json', 'grpc_unary', 'grpc_stream'],
+      cpu_time: 'server process group utime+stime from /proc/<pid>/stat over the measured window; cpu_us_per_request = that / answers in the window',
+    },
+    server: serverEntry!,
+    requests: {
+      http_json: { description: http.description, method: http.method, path: http.path, headers: http.headers, body_bytes: http.body.length, rows: http.rows },
+      grpc: { description: grpcRequest.description, methods: ['ModelInfer', 'ModelStreamInfer'], message_bytes: grpcRequest.bytes.length, rows: 1 },
+    },
+    results: results!,
+    bound_by: { http_json: boundBy(httpResult), grpc_unary: boundBy(unary), grpc_stream: boundBy(stream) },
+    ratios,
+    targets,
+  };
+}
