@@ -104,6 +104,12 @@ describe('start-up', () => {
     }
   });
 
+  it('an HTTP port held by another weir serve → exit ≠ 0 (uWS would otherwise share it)', async () => {
+    const { port } = await serve(['--model-repository', repository, '--http-port', '0', '--workers', '1', ...LOCAL]);
+    const result = await runWeir(['serve', '--model-repository', repository, '--http-port', String(port), '--workers', '1', ...LOCAL]);
+    expectOneLineFailure(result, String(port));
+  });
+
   it('a metrics port already in use → exit ≠ 0 and a one-line error naming the port', async () => {
     const held = await occupyPort();
     try {

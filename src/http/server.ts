@@ -8,7 +8,7 @@ import type { InferenceCore } from '../core/core.js';
 import { WeirError } from '../errors.js';
 import { type BodyLimits, readBody } from './read-body.js';
 import { type Exchange, exchange, send, sendError, sendJson } from './respond.js';
-import { App, type HttpRequest, type HttpResponse, type ListenSocket, closeListenSocket, listenPort } from './uws.js';
+import { App, type HttpRequest, type HttpResponse, LISTEN_EXCLUSIVE_PORT, type ListenSocket, closeListenSocket, listenPort } from './uws.js';
 import { decodeInferRequest, encodeInferResponse } from './v2-codec.js';
 
 export interface HttpServerOptions extends BodyLimits {
@@ -110,7 +110,8 @@ export function startHttpServer(core: InferenceCore, options: HttpServerOptions)
   }
 
   return new Promise((resolve, reject) => {
-    app.listen(options.host, options.port, (socket: ListenSocket | false) => {
+    const listen = app.listen as unknown as (host: string, port: number, flags: number, cb: (socket: ListenSocket | false) => void) => void;
+    listen.call(app, options.host, options.port, LISTEN_EXCLUSIVE_PORT, (socket: ListenSocket | false) => {
       if (!socket) {
         reject(new Error(`cannot listen for HTTP on ${options.host}:${options.port} (is the port in use?)`));
         return;
