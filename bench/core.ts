@@ -10,15 +10,17 @@
  *
  * The fixed cost is the CPU time (main thread plus workers) the core spends
  * per batch beyond ONNX Runtime's own Run, on the tabular model at batch 1:
- * process CPU time per batch minus ORT's Run time per batch, which is
- * calibrated alone on this thread (one ORT thread, nothing competing, so wall
- * time is CPU time). Inputs live in SharedArrayBuffers, so the driver copies
+ * those threads' CPU time per batch (from /proc) minus ORT's Run time per
+ * batch, which is calibrated alone on this thread (one ORT thread, nothing
+ * competing, so wall time is CPU time). The whole process's figure, which
+ * adds V8's garbage-collection helpers, is reported beside it. Inputs live in SharedArrayBuffers, so the driver copies
  * nothing per request.
  *
  * The core serves a copy of the example models whose configs turn dynamic
  * batching off, so that every request is one batch: this measures the pool
  * and the addon, not the batcher's merging of requests.
  */
+import { readFileSync, readdirSync } from 'node:fs';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -153,7 +155,24 @@ async function unbatchedRepository(): Promise<string> {
   return dir;
 }
 
+/** CPU time in µs of each OS thread of this process (/proc; CLK_TCK is 100 on Linux x86-64). */
+function threadCpuUs(): Map<string, number> {
+  const times = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      times.set(tid, ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return times;
+}
+
 const repository = await unbatchedRepository();
+// Threads that exist before the core starts are not its workers (V8's helpers, libuv's).
+const threadsBeforeCore = new Set(threadCpuUs().keys());
 const core = await InferenceCore.start({ modelRepository: repository, workers: WORKERS, intraOpThreads: 1 });
 const results: Array<{ model: ModelName; batch: number; ratio_core_to_raw: number } & Record<string, unknown>> = [];
 for (const model of Object.keys(MODELS) as ModelName[]) {
@@ -180,11 +199,25 @@ for (const model of Object.keys(MODELS) as ModelName[]) {
   }
 }
 
-// The fixed cost, with one request in flight (nothing to amortise) and under load.
+// The fixed cost, with one request in flight (nothing to amortise) and under load:
+// of the main thread plus the workers (the issue's definition), and of the
+// whole process (which adds V8's garbage-collection helper threads).
 const tabularRunUs = await calibrateOrtRun('tabular', 1);
 const fixedCost = async (depth: number) => {
+  const before = threadCpuUs();
   const run = await drive(depth, coreDriver(core, 'tabular', 1));
-  return round(run.cpuUsPerBatch - tabularRunUs);
+  const spent = (tids: string[]) => tids.reduce((sum, tid) => sum + (after.get(tid) ?? 0) - (before.get(tid) ?? 0), 0) / run.batches;
+  const after = threadCpuUs();
+  const main = String(process.pid);
+  const workers = [...after.keys()].filter((tid) => !threadsBeforeCore.has(tid));
+  const others = [...after.keys()].filter((tid) => tid !== main && threadsBeforeCore.has(tid));
+  return {
+    main_thread_plus_workers: round(spent([main, ...workers]) - tabularRunUs),
+    process: round(run.cpuUsPerBatch - tabularRunUs),
+    main_thread: round(spent([main])),
+    workers_beyond_ort: round(spent(workers) - tabularRunUs),
+    other_threads: round(spent(others)),
+  };
 };
 const fixedSequential = await fixedCost(1);
 const fixedLoaded = await fixedCost(DEPTH);
@@ -202,7 +235,8 @@ console.log(
       results,
       fixed_cost_us_per_batch: { in_flight_1: fixedSequential, [`in_flight_${DEPTH}`]: fixedLoaded, [`in_flight_${4 * DEPTH}`]: fixedHeavy },
       targets: {
-        [`fixed_cost_at_most_25us_with_${DEPTH}_in_flight`]: fixedLoaded <= 25,
+        [`fixed_cost_main_plus_workers_at_most_25us_with_${DEPTH}_in_flight`]: fixedLoaded.main_thread_plus_workers <= 25,
+        [`fixed_cost_whole_process_at_most_25us_with_${DEPTH}_in_flight`]: fixedLoaded.process <= 25,
         tabular_batch128_at_least_85pct_of_raw: ratioOf('tabular', 128) >= 0.85,
         cnn_batch8_at_least_85pct_of_raw: ratioOf('cnn', 8) >= 0.85,
       },
