@@ -9,12 +9,10 @@
  * serializer (as autocannon sends a prepared body), so the load generator's
  * CPU goes to gRPC itself. Answers are deserialized and checked in full.
  */
-import { join } from 'node:path';
-
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 
-import { REPO_ROOT } from './children.js';
+import { LOADER_OPTIONS, SERVICE_NAME, SERVICE_PROTO } from '../../dist/grpc/proto.js';
 import { checkProbabilities, seeded } from './scenarios.js';
 
 export type GrpcMode = 'unary' | 'stream';
@@ -22,16 +20,9 @@ export type GrpcMode = 'unary' | 'stream';
 // Decoded messages are checked field by field.
 export type Json = any;
 
-const definition = loadSync('grpc_service.proto', {
-  includeDirs: [join(REPO_ROOT, 'proto')],
-  keepCase: true,
-  longs: String,
-  enums: String,
-  bytes: Buffer,
-  defaults: true,
-  oneofs: true,
-});
-const service = definition['inference.GRPCInferenceService'] as unknown as grpc.ServiceDefinition;
+// The server's own loader options: the same message shapes on both sides.
+const definition = loadSync(SERVICE_PROTO, LOADER_OPTIONS);
+const service = definition[SERVICE_NAME] as unknown as grpc.ServiceDefinition;
 
 /** The two inference methods: path, request serializer, response deserializer. */
 export const METHODS = {

@@ -5,26 +5,19 @@
  * status, a bidirectional stream whose answers can be awaited one by one,
  * and raw tensor bytes in both directions.
  */
-import { resolve } from 'node:path';
-
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { expect } from 'vitest';
 
+import { LOADER_OPTIONS, PROTO_DIR, SERVICE_PROTO } from '../../dist/grpc/proto.js';
+
 // Messages are checked field by field; `any` keeps those checks short.
 export type Json = any;
 
-export const PROTO_DIR = resolve(__dirname, '..', '..', 'proto');
+export { PROTO_DIR };
 
-const definition = loadSync('grpc_service.proto', {
-  includeDirs: [PROTO_DIR],
-  keepCase: true,
-  longs: String,
-  enums: String,
-  bytes: Buffer,
-  defaults: true,
-  oneofs: true,
-});
+// The server's own loader options: the same message shapes on both sides.
+const definition = loadSync(SERVICE_PROTO, LOADER_OPTIONS);
 const ServiceClient = (grpc.loadPackageDefinition(definition).inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor;
 
 export type Unary = 'ServerLive' | 'ServerReady' | 'ModelReady' | 'ServerMetadata' | 'ModelMetadata' | 'ModelInfer' | 'ModelConfig';
