@@ -13,7 +13,7 @@ import type { ModelVersion, ServedVersion, VersionState } from '../repository/mo
 import { type Model, ModelRepository } from '../repository/repository.js';
 import type { Tensor } from '../tensors/tensor.js';
 import { WorkerPool } from '../workers/pool.js';
-import { type ModelMetadata, effectiveConfig, modelMetadata } from './model-views.js';
+import { type EffectiveConfig, type ModelMetadata, effectiveConfig, modelMetadata } from './model-views.js';
 import { validateRequest } from './validate-request.js';
 
 const { version: WEIR_VERSION } = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -115,7 +115,7 @@ export class InferenceCore {
     return modelMetadata(model, this.servedVersion(model, version));
   }
 
-  modelConfig(name: string, version?: string | number): Record<string, unknown> {
+  modelConfig(name: string, version?: string | number): EffectiveConfig {
     return effectiveConfig(this.servedVersion(this.findModel(name), version));
   }
 

@@ -33,10 +33,31 @@ export function modelMetadata(model: Model, served: ServedVersion): ModelMetadat
   };
 }
 
+export interface TensorDeclarationView {
+  name: string;
+  /** Triton's TYPE_* name. */
+  data_type: string;
+  /** Without the batch dimension when max_batch_size > 0. */
+  dims: number[];
+}
+
+/** The config a version runs with, in Triton's field names (the /config endpoints). */
+export interface EffectiveConfig {
+  name: string;
+  platform: string;
+  backend: string;
+  max_batch_size: number;
+  input: TensorDeclarationView[];
+  output: TensorDeclarationView[];
+  dynamic_batching?: { preferred_batch_size: number[]; max_queue_delay_microseconds: number; max_queue_size: number };
+  version_policy: Record<string, unknown>;
+  runtime: Record<string, string | number | boolean>;
+}
+
 /** The config a version actually runs with, in Triton's field names. */
-export function effectiveConfig(served: ServedVersion): Record<string, unknown> {
+export function effectiveConfig(served: ServedVersion): EffectiveConfig {
   const { signature, batching, config, sessionOptions } = served;
-  const declaration = ({ name, datatype, shape }: TensorSpec) => ({
+  const declaration = ({ name, datatype, shape }: TensorSpec): TensorDeclarationView => ({
     name,
     data_type: `TYPE_${datatype === 'BYTES' ? 'STRING' : datatype}`,
     dims: signature.maxBatchSize > 0 ? shape.slice(1) : [...shape],

@@ -4,26 +4,7 @@
  * The fields Triton's ModelConfig has are carried as they are; Weir's
  * `runtime` section, which Triton has no field for, goes into `parameters`.
  */
-import { WeirError } from '../errors.js';
-
-/** The parts of effectiveConfig() (src/core/model-views.ts) that reach the message. */
-interface EffectiveConfig {
-  name: string;
-  platform: string;
-  backend: string;
-  max_batch_size: number;
-  input: TensorDeclaration[];
-  output: TensorDeclaration[];
-  dynamic_batching?: { preferred_batch_size: number[]; max_queue_delay_microseconds: number; max_queue_size: number };
-  version_policy: Record<string, unknown>;
-  runtime?: Record<string, unknown>;
-}
-
-interface TensorDeclaration {
-  name: string;
-  data_type: string;
-  dims: number[];
-}
+import type { EffectiveConfig, TensorDeclarationView as TensorDeclaration } from '../core/model-views.js';
 
 export interface ModelConfigMessage {
   name: string;
@@ -37,11 +18,7 @@ export interface ModelConfigMessage {
   parameters: Record<string, { string_value: string }>;
 }
 
-export function toModelConfig(config: Record<string, unknown>): ModelConfigMessage {
-  const effective = config as unknown as EffectiveConfig;
-  if (typeof effective.name !== 'string' || !Array.isArray(effective.input) || !Array.isArray(effective.output)) {
-    throw new WeirError('WEIR_INTERNAL', 'the effective config lacks name, input or output');
-  }
+export function toModelConfig(effective: EffectiveConfig): ModelConfigMessage {
   const batching = effective.dynamic_batching;
   const declaration = ({ name, data_type, dims }: TensorDeclaration): TensorDeclaration => ({ name, data_type, dims });
   return {
@@ -60,9 +37,7 @@ export function toModelConfig(config: Record<string, unknown>): ModelConfigMessa
       : null,
     version_policy: effective.version_policy,
     parameters: Object.fromEntries(
-      Object.entries(effective.runtime ?? {})
-        .filter(([, value]) => value !== null && value !== undefined)
-        .map(([key, value]) => [key, { string_value: String(value) }]),
+      Object.entries(effective.runtime).map(([key, value]) => [key, { string_value: String(value) }]),
     ),
   };
 }
