@@ -20,7 +20,7 @@ import { tabularModel } from '../scripts/build-models.mjs';
 import { identityModel, randomFloats } from '../scripts/onnx-builder.mjs';
 import { GrpcClient, type Json, expectStatus, grpcFailure, rawBytes, rawNumbers, rawOutput, rawRequest } from './helpers/grpc.js';
 import { type Listening, call, listen, metricValue, postJson } from './helpers/http.js';
-import { heavyRowModel } from './helpers/http-models.js';
+import { heavyRowModel, runningBatchesOf, versionOne } from './helpers/http-models.js';
 import { EXAMPLE_REPOSITORY, makeRepository, removeRepository } from './helpers/repository.js';
 
 const PACKAGE = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -455,12 +455,8 @@ describe('a slow model (one batch at a time): deadlines, cancellation, answers o
     if (repository) await removeRepository(repository);
   });
 
-  const slowVersion = () => {
-    const version = core.repository.model('slow')?.versions.get(1);
-    if (!version) throw new Error('slow version 1 is not loaded');
-    return version;
-  };
-  const runningBatches = () => slowVersion().ready?.batcher.runningBatches ?? -1;
+  const slowVersion = () => versionOne(core, 'slow');
+  const runningBatches = () => runningBatchesOf(core, 'slow');
   const heavy = (id = '') => rawRequest('slow', [{ name: 'x', datatype: 'FP32', shape: [1, 256], data: new Float32Array(256).fill(0.25) }], { id });
   const identity = (values: number[]) => rawRequest('identity', [{ name: 'x', datatype: 'FP32', shape: [1, values.length], data: Float32Array.from(values) }]);
   const drained = () => vi.waitFor(() => expect(slowVersion().inflightRequests).toBe(0), { timeout: 10_000, interval: 10 });

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { InferenceCore } from '../dist/index.js';
 import { identityModel } from '../scripts/onnx-builder.mjs';
 import { type Listening, RawClient, binaryBody, listen, postHead, postJson } from './helpers/http.js';
-import { heavyRequest, heavyRowModel } from './helpers/http-models.js';
+import { heavyRequest, heavyRowModel, runningBatchesOf, versionOne } from './helpers/http-models.js';
 import { makeRepository, removeRepository } from './helpers/repository.js';
 
 const MIB = 1024 * 1024;
@@ -44,12 +44,8 @@ afterAll(async () => {
   if (repository) await removeRepository(repository);
 });
 
-const slowVersion = () => {
-  const version = core.repository.model('slow')?.versions.get(1);
-  if (!version) throw new Error('slow version 1 is not loaded');
-  return version;
-};
-const runningBatches = () => slowVersion().ready?.batcher.runningBatches ?? -1;
+const slowVersion = () => versionOne(core, 'slow');
+const runningBatches = () => runningBatchesOf(core, 'slow');
 
 const smallIdentity = { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] };
 

@@ -1,6 +1,8 @@
 /**
  * Models for the HTTP tests, built from code like the examples.
  */
+import type { InferenceCore } from '../../dist/core/core.js';
+import type { ModelVersion } from '../../dist/repository/model-version.js';
 import { buildModel, node, randomFloats, tensorInitializer, valueInfo } from '../../scripts/onnx-builder.mjs';
 
 const WIDTH = 256;
@@ -38,4 +40,16 @@ export function heavyRowModel(rows = 1000, layers = 480): Uint8Array {
 /** A one-row request for heavyRowModel, as V2 JSON. */
 export function heavyRequest(extra: object = {}): object {
   return { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH], data: new Array<number>(WIDTH).fill(0.25) }], ...extra };
+}
+
+/** Version 1 of `model` in the core's repository, to watch its queue and requests in flight. */
+export function versionOne(core: InferenceCore, model: string): ModelVersion {
+  const version = core.repository.model(model)?.versions.get(1);
+  if (!version) throw new Error(`${model} version 1 is not loaded`);
+  return version;
+}
+
+/** Batches `model` version 1 is running now (-1 when it is not READY). */
+export function runningBatchesOf(core: InferenceCore, model: string): number {
+  return versionOne(core, model).ready?.batcher.runningBatches ?? -1;
 }
