@@ -58,7 +58,7 @@ function batcherFor(key: string, policy: Partial<BatchingPolicy>) {
   const sent: RunTask[] = [];
   const batcher = new Batcher(
     key,
-    { maxBatchSize: 8, merge: true, preferredBatchSizes: [], maxQueueDelayMicroseconds: 0, maxQueueSize: 100, concurrency: 1, ...policy },
+    { maxBatchSize: 8, merge: true, rowShapesVary: true, preferredBatchSizes: [], maxQueueDelayMicroseconds: 0, maxQueueSize: 100, concurrency: 1, ...policy },
     (task, deadline) => {
       sent.push({ ...task, inputs: task.inputs.map((t) => ({ ...t, shape: [...t.shape] })) });
       return pool.run(task, deadline);

@@ -30,6 +30,11 @@ export interface BatchingPolicy {
   merge: boolean;
   preferredBatchSizes: readonly number[];
   maxQueueDelayMicroseconds: number;
+  /**
+   * Whether some input has a dynamic non-batch dimension, so that valid
+   * requests may differ in shape beyond their rows (and must not merge).
+   */
+  rowShapesVary: boolean;
   /** Requests waiting, across all shapes. */
   maxQueueSize: number;
   /**
@@ -61,7 +66,10 @@ export interface BatchStats {
   queueMs: number[];
 }
 
-interface Queued extends BatchRequest {
+interface Queued {
+  inputs: Tensor[];
+  outputs: string[] | undefined;
+  deadline: number;
   rows: number;
   enqueuedAt: number;
   resolve: (result: RunResult) => void;
@@ -109,7 +117,8 @@ export class Batcher {
     if (!this.policy.merge) return this.runAlone(request);
     return new Promise((resolve, reject) => {
       const rows = this.policy.maxBatchSize > 0 ? ((request.inputs[0]?.shape[0] as number | undefined) ?? 0) : 0;
-      const queued: Queued = { ...request, rows, enqueuedAt: performance.now(), resolve, reject };
+      const { inputs, outputs, deadline } = request;
+      const queued: Queued = { inputs, outputs, deadline, rows, enqueuedAt: performance.now(), resolve, reject };
       const key = this.compatibilityKey(request);
       const queue = this.queues.get(key);
       if (queue) queue.push(queued);
@@ -166,10 +175,10 @@ export class Batcher {
     this.waiting = 0;
   }
 
-  /** Requests may share a batch only if these match. */
+  /** Requests may share a batch only if these match; built only from what can differ. */
   private compatibilityKey({ inputs, outputs }: BatchRequest): string {
-    if (!this.policy.merge) return '';
     let key = outputs ? outputs.join('\0') : '*';
+    if (!this.policy.rowShapesVary) return key;
     for (const input of inputs) key += `\0${input.name}\0${input.shape.slice(1).join(',')}`;
     return key;
   }

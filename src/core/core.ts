@@ -132,18 +132,32 @@ export class InferenceCore {
   }
 
   async infer(request: InferRequest): Promise<InferResponse> {
-    if (!this.observer) return this.inferOnce(request);
     const started = performance.now();
+    let entry: ModelVersion | null = null;
     let version = '';
     try {
-      const response = await this.inferOnce(request, (served) => (version = String(served.version)));
-      this.observer.requestFinished(request.model, response.model_version, (performance.now() - started) / 1000, null);
+      if (this.stopping) throw new WeirError('WEIR_SERVER_STOPPING', 'the server is shutting down');
+      if (!Array.isArray(request.inputs)) throw new WeirError('WEIR_BAD_ARGUMENT', 'inputs must be an array of tensors');
+      const candidate = this.versionToServe(request.model, request.version);
+      const served = candidate.acquire();
+      entry = candidate;
+      version = String(served.version);
+      const outputs = validateRequest(served, request.inputs, request.outputs);
+      const timeoutMs = Math.min(request.timeoutMs ?? Number.POSITIVE_INFINITY, this.requestTimeoutMs);
+      const result = await served.batcher.submit({ inputs: request.inputs, outputs, deadline: started + timeoutMs });
+      const response: InferResponse = { model_name: served.model, model_version: version, outputs: result.outputs, computeNs: result.runNs };
+      if (request.id !== undefined) response.id = request.id;
+      this.observer?.requestFinished(served.model, version, (performance.now() - started) / 1000, null);
       return response;
     } catch (error) {
-      const { code } = toWeirError(error);
-      const model = code === 'WEIR_MODEL_NOT_FOUND' ? '' : String(request.model);
-      this.observer.requestFinished(model, version, (performance.now() - started) / 1000, code);
+      if (this.observer) {
+        const { code } = toWeirError(error);
+        const model = code === 'WEIR_MODEL_NOT_FOUND' ? '' : String(request.model);
+        this.observer.requestFinished(model, version, (performance.now() - started) / 1000, code);
+      }
       throw error;
+    } finally {
+      entry?.release();
     }
   }
 
@@ -159,28 +173,6 @@ export class InferenceCore {
     return this.repository.list().flatMap((model) =>
       model.readyVersions().map((served) => ({ model: model.name, version: served.version, depth: served.batcher.queuedRequests })),
     );
-  }
-
-  private async inferOnce(request: InferRequest, chosen?: (served: ServedVersion) => void): Promise<InferResponse> {
-    if (this.stopping) throw new WeirError('WEIR_SERVER_STOPPING', 'the server is shutting down');
-    if (!Array.isArray(request.inputs)) throw new WeirError('WEIR_BAD_ARGUMENT', 'inputs must be an array of tensors');
-    const entry = this.versionToServe(request.model, request.version);
-    const served = entry.acquire();
-    chosen?.(served);
-    try {
-      const outputs = validateRequest(served, request.inputs, request.outputs);
-      const timeoutMs = Math.min(request.timeoutMs ?? Number.POSITIVE_INFINITY, this.requestTimeoutMs);
-      const result = await served.batcher.submit({ inputs: request.inputs, outputs, deadline: performance.now() + timeoutMs });
-      return {
-        model_name: served.model,
-        model_version: String(served.version),
-        ...(request.id !== undefined && { id: request.id }),
-        outputs: result.outputs,
-        computeNs: result.runNs,
-      };
-    } finally {
-      entry.release();
-    }
   }
 
   /** Refuses new requests, waits for those in flight, unloads, stops the workers. */

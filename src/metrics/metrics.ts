@@ -10,7 +10,7 @@ import { Gauge, Registry } from 'prom-client';
 import type { BatchStats } from '../batching/batcher.js';
 import type { CoreObserver } from '../core/core.js';
 import type { ErrorCode } from '../errors.js';
-import { FastCounter, FastHistogram } from './series.js';
+import { type CounterSeries, FastCounter, FastHistogram, type HistogramSeries } from './series.js';
 
 const LABELS = ['model', 'version'] as const;
 /** 50 µs to 10 s. */
@@ -43,6 +43,9 @@ export class Metrics implements CoreObserver {
   private readonly batchRows = new FastHistogram('weir_batch_size_rows', 'Rows per batch run.', LABELS, BATCH_BUCKETS, this.registry);
   private readonly batchRequests = new FastHistogram('weir_batch_size_requests', 'Requests per batch run.', LABELS, BATCH_BUCKETS, this.registry);
 
+  /** What a successful request updates, by model then version: found without building a key. */
+  private readonly successes = new Map<string, Map<string, { requests: CounterSeries; duration: HistogramSeries }>>();
+
   constructor(sources: MetricSources) {
     new Gauge({
       name: 'weir_queue_depth',
@@ -65,8 +68,25 @@ export class Metrics implements CoreObserver {
   }
 
   requestFinished(model: string, version: string, seconds: number, failure: ErrorCode | null): void {
-    this.requests.labels(model, version, failure ? 'failure' : 'success', failure ?? '').inc();
-    this.requestDuration.labels(model, version).observe(seconds);
+    if (failure) {
+      this.requests.labels(model, version, 'failure', failure).inc();
+      this.requestDuration.labels(model, version).observe(seconds);
+      return;
+    }
+    const series = this.successSeries(model, version);
+    series.requests.inc();
+    series.duration.observe(seconds);
+  }
+
+  private successSeries(model: string, version: string): { requests: CounterSeries; duration: HistogramSeries } {
+    let versions = this.successes.get(model);
+    if (!versions) this.successes.set(model, (versions = new Map()));
+    let series = versions.get(version);
+    if (!series) {
+      series = { requests: this.requests.labels(model, version, 'success', ''), duration: this.requestDuration.labels(model, version) };
+      versions.set(version, series);
+    }
+    return series;
   }
 
   batchRan(model: string, version: number, stats: BatchStats): void {

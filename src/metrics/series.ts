@@ -42,6 +42,7 @@ abstract class SeriesMetric<S> {
 
   protected abstract create(): S;
   protected abstract values(labels: Labels, series: S): MetricValue[];
+  protected abstract zero(series: S): void;
 
   /** What prom-client's registry reads when scraped. */
   async get(): Promise<{ name: string; help: string; type: string; values: MetricValue[]; aggregator: string }> {
@@ -51,8 +52,9 @@ abstract class SeriesMetric<S> {
 
   abstract readonly type: string;
 
+  /** Zeroes every series in place: callers may hold on to one. */
   reset(): void {
-    this.series.clear();
+    for (const { series } of this.series.values()) this.zero(series);
   }
 }
 
@@ -70,6 +72,9 @@ export class FastCounter extends SeriesMetric<CounterSeries> {
   }
   protected values(labels: Labels, series: CounterSeries): MetricValue[] {
     return [{ value: series.value, labels }];
+  }
+  protected zero(series: CounterSeries): void {
+    series.value = 0;
   }
 }
 
@@ -101,6 +106,12 @@ export class FastHistogram extends SeriesMetric<HistogramSeries> {
 
   protected create(): HistogramSeries {
     return new HistogramSeries(this.buckets);
+  }
+
+  protected zero(series: HistogramSeries): void {
+    series.counts.fill(0);
+    series.sum = 0;
+    series.count = 0;
   }
 
   protected values(labels: Labels, series: HistogramSeries): MetricValue[] {

@@ -163,6 +163,7 @@ export class ModelRepository {
         batcher: new Batcher(sessionKey, {
           maxBatchSize: signature.maxBatchSize,
           merge: batching !== null,
+          rowShapesVary: signature.inputs.some((spec) => spec.shape.slice(1).includes(-1)),
           preferredBatchSizes: batching?.preferredBatchSize ?? [],
           maxQueueDelayMicroseconds: batching?.maxQueueDelayMicroseconds ?? 0,
           maxQueueSize: batching?.maxQueueSize ?? DEFAULT_DYNAMIC_BATCHING.maxQueueSize,
