@@ -71,3 +71,44 @@ describe('the V2 binary tensor extension', () => {
     expect(Array.from(new Float32Array(body.slice(encoded.headerLength).buffer))).toEqual([1, 2]);
   });
 });
+
+describe('JSON outputs', () => {
+  const encode = (outputs: Parameters<typeof encodeInferResponse>[0]['outputs'], id?: string) =>
+    JSON.parse(encodeInferResponse({ model_name: 'm "quoted"', model_version: '3', computeNs: 0, outputs, ...(id !== undefined && { id }) }, new Set()).body as string);
+
+  it('writes the same JSON an object graph would, for every datatype', () => {
+    const outputs = [
+      { name: 'f32', datatype: 'FP32', shape: [3], data: Float32Array.of(0.1, -2.5, 1e-8) },
+      { name: 'f64', datatype: 'FP64', shape: [2], data: Float64Array.of(Math.PI, -0) },
+      { name: 'i8', datatype: 'INT8', shape: [2], data: Int8Array.of(-128, 127) },
+      { name: 'u8', datatype: 'UINT8', shape: [1], data: Uint8Array.of(255) },
+      { name: 'bool', datatype: 'BOOL', shape: [2], data: Uint8Array.of(1, 0) },
+      { name: 'fp16', datatype: 'FP16', shape: [1], data: Uint16Array.of(0x3c00) },
+      { name: 'str', datatype: 'BYTES', shape: [1], data: Uint8Array.of(2, 0, 0, 0, 0x68, 0x69) },
+    ] as const;
+    const response = encode(outputs as never, 'req-1');
+    expect(response).toMatchObject({ model_name: 'm "quoted"', model_version: '3', id: 'req-1' });
+    expect(response.outputs).toEqual([
+      { name: 'f32', datatype: 'FP32', shape: [3], data: Array.from(outputs[0].data) },
+      { name: 'f64', datatype: 'FP64', shape: [2], data: [Math.PI, 0] },
+      { name: 'i8', datatype: 'INT8', shape: [2], data: [-128, 127] },
+      { name: 'u8', datatype: 'UINT8', shape: [1], data: [255] },
+      { name: 'bool', datatype: 'BOOL', shape: [2], data: [true, false] },
+      { name: 'fp16', datatype: 'FP16', shape: [1], data: [1] },
+      { name: 'str', datatype: 'BYTES', shape: [1], data: ['hi'] },
+    ]);
+  });
+
+  it('writes non-finite floats as null, and 64-bit integers with every digit', () => {
+    const response = encode([
+      { name: 'f', datatype: 'FP32', shape: [3], data: Float32Array.of(Number.NaN, Number.POSITIVE_INFINITY, 1) },
+      { name: 'i', datatype: 'INT64', shape: [2], data: BigInt64Array.of(-(2n ** 63n), 7n) },
+    ]);
+    expect(response.outputs[0].data).toEqual([null, null, 1]);
+    const raw = encodeInferResponse(
+      { model_name: 'm', model_version: '1', computeNs: 0, outputs: [{ name: 'i', datatype: 'INT64', shape: [1], data: BigInt64Array.of(2n ** 62n + 1n) }] },
+      new Set(),
+    ).body as string;
+    expect(raw).toContain(`"data":[${2n ** 62n + 1n}]`);
+  });
+});

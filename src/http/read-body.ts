@@ -1,5 +1,5 @@
 /**
- * Reading a request body from uWebSockets.js: chunks are copied as they
+ * Reading request bodies from uWebSockets.js: chunks are copied as they
  * arrive (uWS reuses their memory), straight into one buffer when the length
  * is declared; the size is bounded, and a body that arrives too slowly is
  * refused and its connection closed.
@@ -7,6 +7,13 @@
  * `alignAt` places the body so that its byte at that offset (where Triton's
  * binary tensors begin, after the JSON header) is 8-byte aligned in memory:
  * the tensors can then be viewed in place instead of copied out.
+ *
+ * `borrow` is for a caller that copies what it keeps while it runs (a JSON
+ * body parsed at once): a body that arrives in one chunk, as small ones do,
+ * is then handed over in uWS's own memory, without a copy.
+ *
+ * Slow bodies are found by one sweep per reader rather than a timer per
+ * request: a request costs two set operations instead of a timer.
  */
 import { WeirError } from '../errors.js';
 import { type Exchange, sendError } from './respond.js';
@@ -16,66 +23,120 @@ export interface BodyLimits {
   bodyTimeoutMs: number;
 }
 
-/** Resolves with the whole body, or answers the error itself and resolves with null. */
-export function readBody(ex: Exchange, contentLength: string, limits: BodyLimits, alignAt = 0): Promise<Uint8Array | null> {
-  const declared = /^\d+$/.test(contentLength) ? Number(contentLength) : -1;
-  if (declared > limits.maxBodyBytes) {
-    sendError(ex, new WeirError('WEIR_BODY_TOO_LARGE', `the body's ${declared} bytes exceed the limit of ${limits.maxBodyBytes}`), true);
-    return Promise.resolve(null);
-  }
-  const pad = (8 - (Math.abs(alignAt) % 8)) % 8;
-  return new Promise((resolve) => {
+export interface ReadOptions {
+  alignAt?: number;
+  borrow?: boolean;
+}
+
+/** Called with the whole body; a borrowed one is valid only during the call. */
+export type OnBody = (body: Uint8Array) => void;
+
+interface Reading {
+  ex: Exchange;
+  startedAt: number;
+  received: number;
+}
+
+export class BodyReader {
+  private readonly reading = new Set<Reading>();
+  private sweeper: NodeJS.Timeout | null = null;
+
+  constructor(private readonly limits: BodyLimits) {}
+
+  /** Calls `onBody` with the whole body, or answers the error itself and never calls it. */
+  read(ex: Exchange, contentLength: string, onBody: OnBody, { alignAt = 0, borrow = false }: ReadOptions = {}): void {
+    const { maxBodyBytes } = this.limits;
+    const declared = /^\d+$/.test(contentLength) ? Number(contentLength) : -1;
+    if (declared > maxBodyBytes) {
+      sendError(ex, new WeirError('WEIR_BODY_TOO_LARGE', `the body's ${declared} bytes exceed the limit of ${maxBodyBytes}`), true);
+      return;
+    }
+    const pad = (8 - (Math.abs(alignAt) % 8)) % 8;
+    const state: Reading = { ex, startedAt: performance.now(), received: 0 };
+    this.watch(state);
     // With a declared length the chunks land in place; otherwise they are kept and joined at the end.
-    const into = declared >= 0 ? new Uint8Array(pad + declared) : null;
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    // The connection is dropped after these errors: the rest of the body is not wanted.
-    const fail = (error: WeirError) => {
-      clearTimeout(timer);
-      sendError(ex, error, true);
-      resolve(null);
+    let into: Uint8Array | null = null;
+    let chunks: Uint8Array[] | null = null;
+    const finish = (body: Uint8Array) => {
+      this.reading.delete(state);
+      onBody(body);
     };
-    const timer = setTimeout(() => {
-      fail(new WeirError('WEIR_BODY_TIMEOUT', `the body did not arrive within ${limits.bodyTimeoutMs} ms (${size} bytes received)`));
-    }, limits.bodyTimeoutMs);
-    ex.onAbort = () => {
-      clearTimeout(timer);
-      resolve(null);
+    const receive = (chunk: ArrayBuffer, isLast: boolean) => {
+      if (ex.done) {
+        this.reading.delete(state);
+        return;
+      }
+      const bytes = new Uint8Array(chunk);
+      const size = state.received + bytes.byteLength;
+      if (size > (declared >= 0 ? declared : maxBodyBytes)) {
+        this.fail(state, new WeirError('WEIR_BODY_TOO_LARGE', `the body exceeds ${declared >= 0 ? `its declared ${declared} bytes` : `the limit of ${maxBodyBytes} bytes`}`));
+        return;
+      }
+      if (borrow && isLast && state.received === 0) {
+        finish(bytes);
+        return;
+      }
+      if (declared >= 0) {
+        into ??= new Uint8Array(pad + declared);
+        into.set(bytes, pad + state.received);
+      } else {
+        (chunks ??= []).push(bytes.slice());
+      }
+      state.received = size;
+      if (!isLast) return;
+      finish(into ? into.subarray(pad, pad + size) : join(chunks ?? [], pad, size));
     };
+    ex.onAbort = () => this.reading.delete(state);
     ex.res.onData((chunk, isLast) => {
       try {
         receive(chunk, isLast);
       } catch (error) {
         // A throw here would escape into uWS and take the process down.
-        fail(new WeirError('WEIR_INTERNAL', `reading the body failed: ${(error as Error).message}`));
+        this.fail(state, new WeirError('WEIR_INTERNAL', `reading the body failed: ${(error as Error).message}`));
       }
     });
-    const receive = (chunk: ArrayBuffer, isLast: boolean) => {
-      if (ex.done) {
-        clearTimeout(timer);
-        return;
-      }
-      const bytes = new Uint8Array(chunk);
-      if (size + bytes.byteLength > (into ? declared : limits.maxBodyBytes)) {
-        fail(new WeirError('WEIR_BODY_TOO_LARGE', `the body exceeds ${into ? `its declared ${declared} bytes` : `the limit of ${limits.maxBodyBytes} bytes`}`));
-        return;
-      }
-      if (into) into.set(bytes, pad + size);
-      else chunks.push(bytes.slice());
-      size += bytes.byteLength;
-      if (!isLast) return;
-      clearTimeout(timer);
-      if (into) {
-        resolve(into.subarray(pad, pad + size));
-        return;
-      }
-      const joined = new Uint8Array(pad + size);
-      let offset = pad;
-      for (const part of chunks) {
-        joined.set(part, offset);
-        offset += part.byteLength;
-      }
-      resolve(joined.subarray(pad));
-    };
-  });
+  }
+
+  /** Stops the sweep (bodies still arriving are no longer timed). */
+  close(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
+  }
+
+  private watch(state: Reading): void {
+    this.reading.add(state);
+    if (this.sweeper) return;
+    const every = Math.min(1000, Math.max(10, this.limits.bodyTimeoutMs / 4));
+    this.sweeper = setInterval(() => this.sweep(), every);
+    this.sweeper.unref();
+  }
+
+  private sweep(): void {
+    if (this.reading.size === 0) {
+      this.close();
+      return;
+    }
+    const { bodyTimeoutMs } = this.limits;
+    const now = performance.now();
+    for (const state of this.reading) {
+      if (now - state.startedAt < bodyTimeoutMs) continue;
+      this.fail(state, new WeirError('WEIR_BODY_TIMEOUT', `the body did not arrive within ${bodyTimeoutMs} ms (${state.received} bytes received)`));
+    }
+  }
+
+  /** The connection is dropped after these errors: the rest of the body is not wanted. */
+  private fail(state: Reading, error: WeirError): void {
+    this.reading.delete(state);
+    sendError(state.ex, error, true);
+  }
+}
+
+function join(chunks: readonly Uint8Array[], pad: number, size: number): Uint8Array {
+  const joined = new Uint8Array(pad + size);
+  let offset = pad;
+  for (const part of chunks) {
+    joined.set(part, offset);
+    offset += part.byteLength;
+  }
+  return joined.subarray(pad);
 }

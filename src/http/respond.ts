@@ -34,14 +34,18 @@ export function exchange(res: HttpResponse): Exchange {
   return ex;
 }
 
+export type Headers = Readonly<Record<string, string>>;
+
+export const JSON_HEADERS: Headers = Object.freeze({ 'Content-Type': 'application/json' });
+
 /** `closeConnection`: drop the connection after this response (a client that misbehaved). */
-export function send(ex: Exchange, status: number, body: string | Uint8Array, headers: Record<string, string> = {}, closeConnection = false): void {
+export function send(ex: Exchange, status: number, body: string | Uint8Array, headers: Headers = {}, closeConnection = false): void {
   if (ex.done) return;
   ex.done = true;
   const { res } = ex;
   res.cork(() => {
-    res.writeStatus(statusLine(status));
-    for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
+    if (status !== 200) res.writeStatus(statusLine(status)); // uWS writes 200 OK by default
+    for (const name in headers) res.writeHeader(name, headers[name] as string);
     if (typeof body === 'string') {
       res.end(body, closeConnection);
       return;
@@ -59,13 +63,13 @@ export function send(ex: Exchange, status: number, body: string | Uint8Array, he
 }
 
 export function sendJson(ex: Exchange, status: number, value: unknown): void {
-  send(ex, status, JSON.stringify(value), { 'Content-Type': 'application/json' });
+  send(ex, status, JSON.stringify(value), JSON_HEADERS);
 }
 
 /** `{"error": message}` with the status the error table gives its code. */
 export function sendError(ex: Exchange, error: unknown, closeConnection = false): void {
   const { code, message } = toWeirError(error);
-  const headers: Record<string, string> = { 'Content-Type': 'application/json' };
-  if (code === 'WEIR_QUEUE_FULL' || code === 'WEIR_SERVER_STOPPING') headers['Retry-After'] = '1';
+  const retry = code === 'WEIR_QUEUE_FULL' || code === 'WEIR_SERVER_STOPPING';
+  const headers = retry ? { ...JSON_HEADERS, 'Retry-After': '1' } : JSON_HEADERS;
   send(ex, ERRORS[code].http, JSON.stringify({ error: message }), headers, closeConnection);
 }

@@ -6,10 +6,10 @@
  */
 import type { InferenceCore } from '../core/core.js';
 import { WeirError } from '../errors.js';
-import { type BodyLimits, readBody } from './read-body.js';
-import { type Exchange, exchange, send, sendError, sendJson } from './respond.js';
+import { type BodyLimits, BodyReader } from './read-body.js';
+import { type Exchange, JSON_HEADERS, exchange, send, sendError, sendJson } from './respond.js';
 import { App, type HttpRequest, type HttpResponse, LISTEN_EXCLUSIVE_PORT, type ListenSocket, closeListenSocket, listenPort } from './uws.js';
-import { decodeInferRequest, encodeInferResponse } from './v2-codec.js';
+import { type DecodedRequest, decodeInferRequest, encodeInferResponse } from './v2-codec.js';
 
 export interface HttpServerOptions extends BodyLimits {
   host: string;
@@ -33,6 +33,7 @@ const HEADER_LENGTH = 'inference-header-content-length';
 /** A path segment, percent-decoded; malformed encoding is the client's error. */
 function pathParameter(req: HttpRequest, index: number, what: string): string {
   const raw = req.getParameter(index) ?? '';
+  if (!raw.includes('%')) return raw;
   try {
     return decodeURIComponent(raw);
   } catch {
@@ -42,6 +43,7 @@ function pathParameter(req: HttpRequest, index: number, what: string): string {
 
 export function startHttpServer(core: InferenceCore, options: HttpServerOptions): Promise<HttpServer> {
   const app = App();
+  const bodies = new BodyReader(options);
 
   /** A GET answered from the core synchronously; errors map through the error table. */
   const get = (pattern: string, answer: (req: HttpRequest) => [number, unknown]) =>
@@ -71,7 +73,15 @@ export function startHttpServer(core: InferenceCore, options: HttpServerOptions)
       const ex = exchange(res);
       try {
         // uWS's request object lives only until this handler returns: read it all now.
-        infer(ex, model(req), version(req), req.getHeader('content-length'), req.getHeader(HEADER_LENGTH)).catch((error: unknown) => sendError(ex, error));
+        const name = model(req);
+        const versionAsked = version(req);
+        const headerLength = req.getHeader(HEADER_LENGTH);
+        const declared = headerLength === '' ? undefined : Number(headerLength);
+        // A malformed header length is refused by the decoder; here it only places the body.
+        const alignAt = Number.isSafeInteger(declared) ? (declared as number) : 0;
+        // A JSON-only body is parsed at once, so it may be borrowed; binary tensors are viewed in place, so not those.
+        const borrow = declared === undefined;
+        bodies.read(ex, req.getHeader('content-length'), (body) => infer(ex, name, versionAsked, body, declared), { alignAt, borrow });
       } catch (error) {
         sendError(ex, error);
       }
@@ -81,32 +91,28 @@ export function startHttpServer(core: InferenceCore, options: HttpServerOptions)
     sendError(exchange(res), new WeirError('WEIR_NOT_FOUND', `no endpoint ${req.getMethod().toUpperCase()} ${req.getUrl()}; see the KServe V2 routes under /v2`));
   });
 
-  async function infer(ex: Exchange, model: string, version: string | undefined, contentLength: string, headerLength: string): Promise<void> {
-    const declared = headerLength === '' ? undefined : Number(headerLength);
-    // A malformed header is refused by the decoder; here it only places the body.
-    const body = await readBody(ex, contentLength, options, Number.isSafeInteger(declared) ? (declared as number) : 0);
-    if (body === null) return;
-    let decoded;
+  /** Decodes at once (the body may be borrowed), then answers when the core does. */
+  function infer(ex: Exchange, model: string, version: string | undefined, body: Uint8Array, headerLength: number | undefined): void {
+    let decoded: DecodedRequest;
     try {
-      decoded = decodeInferRequest(body, declared, model, version);
+      decoded = decodeInferRequest(body, headerLength, model, version);
     } catch (error) {
       core.requestRefused(model, error);
       sendError(ex, error);
       return;
     }
-    try {
-      const { request, binaryOutputs } = decoded;
-      const response = await core.infer(request);
-      if (ex.done) return;
-      const encoded = encodeInferResponse(response, binaryOutputs);
-      const headers: Record<string, string> =
-        encoded.headerLength === undefined
-          ? { 'Content-Type': 'application/json' }
-          : { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(encoded.headerLength) };
-      send(ex, 200, encoded.body, headers);
-    } catch (error) {
-      sendError(ex, error);
-    }
+    core.infer(decoded.request).then(
+      (response) => {
+        if (ex.done) return;
+        const encoded = encodeInferResponse(response, decoded.binaryOutputs);
+        const headers =
+          encoded.headerLength === undefined
+            ? JSON_HEADERS
+            : { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(encoded.headerLength) };
+        send(ex, 200, encoded.body, headers);
+      },
+      (error: unknown) => sendError(ex, error),
+    );
   }
 
   return new Promise((resolve, reject) => {
@@ -122,6 +128,7 @@ export function startHttpServer(core: InferenceCore, options: HttpServerOptions)
         close() {
           if (open) closeListenSocket(socket);
           open = false;
+          bodies.close();
         },
       });
     });

@@ -8,7 +8,7 @@
 import type { InferRequest, InferResponse } from '../core/core.js';
 import { WeirError } from '../errors.js';
 import { DATATYPES, type DataType, type TypedArray, isDataType } from '../tensors/datatypes.js';
-import { fromJsonData, toJsonData } from '../tensors/json-data.js';
+import { fromJsonData, toJsonText } from '../tensors/json-data.js';
 import type { Tensor } from '../tensors/tensor.js';
 
 export interface DecodedRequest {
@@ -73,7 +73,9 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
       // Viewed in place when aligned (read-body.ts aligns the first one), else copied out.
       const array = DATATYPES[datatype].array;
       const start = body.byteOffset + offset;
-      if (start % array.BYTES_PER_ELEMENT === 0) {
+      if (size === 0) {
+        data = new array(0); // nothing to view: and the body's memory may be borrowed
+      } else if (start % array.BYTES_PER_ELEMENT === 0) {
         data = new array(body.buffer as ArrayBuffer, start, size / elementSize);
       } else {
         // Uint8Array's slice copies (a Buffer's would be a view).
@@ -118,26 +120,28 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
   return { request, binaryOutputs: parameters.binary_data_output === true ? 'all' : binaryOutputs };
 }
 
-/** Encodes a response: JSON, with binary outputs appended after it when asked for. */
+/**
+ * Encodes a response: JSON, with binary outputs appended after it when asked
+ * for. The JSON is written as text directly (no object graph to stringify).
+ */
 export function encodeInferResponse(response: InferResponse, binaryOutputs: Set<string> | 'all'): EncodedResponse {
-  const binary: TypedArray[] = [];
-  const outputs = response.outputs.map((output) => {
-    const tensor: Json = { name: output.name, datatype: output.datatype, shape: output.shape };
-    if (binaryOutputs === 'all' || binaryOutputs.has(output.name)) {
-      tensor.parameters = { binary_data_size: output.data.byteLength };
-      binary.push(output.data);
+  let binary: TypedArray[] | null = null;
+  let json = `{"model_name":${JSON.stringify(response.model_name)},"model_version":${JSON.stringify(response.model_version)}`;
+  if (response.id !== undefined) json += `,"id":${JSON.stringify(response.id)}`;
+  json += ',"outputs":[';
+  for (let i = 0; i < response.outputs.length; i++) {
+    const { name, datatype, shape, data } = response.outputs[i] as Tensor;
+    if (i > 0) json += ',';
+    json += `{"name":${JSON.stringify(name)},"datatype":"${datatype}","shape":[${shape.join(',')}],`;
+    if (binaryOutputs === 'all' || binaryOutputs.has(name)) {
+      json += `"parameters":{"binary_data_size":${data.byteLength}}}`;
+      (binary ??= []).push(data);
     } else {
-      tensor.data = toJsonData(output.datatype, output.data);
+      json += `"data":${toJsonText(datatype, data)}}`;
     }
-    return tensor;
-  });
-  const json = JSON.stringify({
-    model_name: response.model_name,
-    model_version: response.model_version,
-    ...(response.id !== undefined && { id: response.id }),
-    outputs,
-  });
-  if (binary.length === 0) return { body: json };
+  }
+  json += ']}';
+  if (!binary) return { body: json };
 
   const header = Buffer.from(json, 'utf8');
   const body = new Uint8Array(header.byteLength + binary.reduce((n, data) => n + data.byteLength, 0));

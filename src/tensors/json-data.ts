@@ -62,25 +62,26 @@ function flatten(values: unknown[], out: unknown[]): unknown[] {
   return out;
 }
 
+function wrongValue(field: string, datatype: DataType, value: unknown, i: number, expected: string): never {
+  throw new WeirError('WEIR_BAD_ARGUMENT', `${field}[${i}]: expected ${expected} for ${datatype}, got ${JSON.stringify(value) ?? 'undefined'}`);
+}
+
 /** `data` of a JSON tensor as the TypedArray of its datatype; `field` names it in errors. */
 export function fromJsonData(datatype: DataType, data: unknown, field: string): TypedArray {
   if (!Array.isArray(data)) {
     throw new WeirError('WEIR_BAD_ARGUMENT', `${field}: expected an array of ${datatype} values`);
   }
   const flat = data.some(Array.isArray) ? flatten(data, []) : data;
-  const wrong = (i: number, expected: string): never => {
-    throw new WeirError('WEIR_BAD_ARGUMENT', `${field}[${i}]: expected ${expected} for ${datatype}, got ${JSON.stringify(flat[i]) ?? 'undefined'}`);
-  };
   switch (datatype) {
     case 'BYTES':
-      return encodeBytesTensor(flat.map((v, i) => (typeof v === 'string' ? v : wrong(i, 'a string'))));
+      return encodeBytesTensor(flat.map((v, i) => (typeof v === 'string' ? v : wrongValue(field, datatype, v, i, 'a string'))));
     case 'BOOL':
-      return Uint8Array.from(flat, (v, i) => (typeof v === 'boolean' ? Number(v) : wrong(i, 'true or false')));
+      return Uint8Array.from(flat, (v, i) => (typeof v === 'boolean' ? Number(v) : wrongValue(field, datatype, v, i, 'true or false')));
     case 'INT64':
     case 'UINT64': {
       const array = datatype === 'INT64' ? new BigInt64Array(flat.length) : new BigUint64Array(flat.length);
       flat.forEach((v, i) => {
-        if (!(typeof v === 'number' && Number.isInteger(v)) && !(typeof v === 'string' && /^-?\d+$/.test(v))) wrong(i, 'an integer');
+        if (!(typeof v === 'number' && Number.isInteger(v)) && !(typeof v === 'string' && /^-?\d+$/.test(v))) wrongValue(field, datatype, v, i, 'an integer');
         array[i] = BigInt(v as number | string);
       });
       return array;
@@ -88,13 +89,13 @@ export function fromJsonData(datatype: DataType, data: unknown, field: string): 
     case 'FP16':
     case 'BF16': {
       const convert = datatype === 'FP16' ? toFloat16Bits : toBFloat16Bits;
-      return Uint16Array.from(flat, (v, i) => (typeof v === 'number' ? convert(v) : wrong(i, 'a number')));
+      return Uint16Array.from(flat, (v, i) => (typeof v === 'number' ? convert(v) : wrongValue(field, datatype, v, i, 'a number')));
     }
     default: {
       const array = new DATATYPES[datatype].array(flat.length);
       for (let i = 0; i < flat.length; i++) {
         const v = flat[i];
-        if (typeof v !== 'number') wrong(i, 'a number');
+        if (typeof v !== 'number') wrongValue(field, datatype, v, i, 'a number');
         (array as Float64Array)[i] = v as number;
       }
       return array;
@@ -118,5 +119,28 @@ export function toJsonData(datatype: DataType, data: TypedArray): Array<number |
       return Array.from(data as Uint16Array, fromBFloat16Bits);
     default:
       return Array.from(data as Float32Array);
+  }
+}
+
+/**
+ * `toJsonData` already as JSON text. Integer and float data is joined
+ * natively, without an array of numbers in between (Number's formatting is
+ * JSON's); floats that are not finite fall back to JSON.stringify, which
+ * writes them as null.
+ */
+export function toJsonText(datatype: DataType, data: TypedArray): string {
+  switch (datatype) {
+    case 'BYTES':
+    case 'BOOL':
+    case 'FP16':
+    case 'BF16':
+      return JSON.stringify(toJsonData(datatype, data));
+    case 'FP32':
+    case 'FP64': {
+      const text = `[${(data as Float32Array).join(',')}]`;
+      return text.includes('N') || text.includes('I') ? JSON.stringify(Array.from(data as Float32Array)) : text;
+    }
+    default:
+      return `[${(data as Int32Array).join(',')}]`;
   }
 }
