@@ -254,30 +254,30 @@ describe('errors', () => {
   });
 });
 
-describe('a worker terminated mid-run', () => {
-  const slowBatch = (rows: number): Tensor => ({
-    name: 'x', datatype: 'FP32', shape: [rows, 256], data: randomFloats(rows, rows * 256),
+const slowBatch = (rows: number): Tensor => ({
+  name: 'x', datatype: 'FP32', shape: [rows, 256], data: randomFloats(rows, rows * 256),
+});
+const sessionsNow = (): unknown => addon.sessions().filter((s) => KEYS.includes(s.key)).sort((a, b) => a.key.localeCompare(b.key));
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `promise`, or a rejection saying what did not answer: a wedged pool fails the test, not its timeout. */
+function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
   });
-  const sessionsNow = (): unknown => addon.sessions().filter((s) => KEYS.includes(s.key)).sort((a, b) => a.key.localeCompare(b.key));
-  const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
-  /** `promise`, or a rejection saying what did not answer: a wedged pool fails the test, not its timeout. */
-  function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-    });
-    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-  }
+/** Tabular batches through `on`, checked against the main thread; `count` in one turn reach `count` workers. */
+async function tabularWorks(on: WorkerPool, count: number, what: string, ms = 10_000): Promise<void> {
+  const xs = Array.from({ length: count }, (_, i) => randomFloats(70 + i, 4 * 32));
+  const expected = xs.map((x) => reference(TABULAR, [features(x)]).outputs);
+  const results = await within(ms, what, Promise.all(xs.map((x) => on.run({ sessionKey: TABULAR, inputs: [features(x)] }))));
+  results.forEach((result, i) => expect(result.outputs).toEqual(expected[i]));
+}
 
-  /** Tabular batches through `on`, checked against the main thread; `count` in one turn reach `count` workers. */
-  async function tabularWorks(on: WorkerPool, count: number, what: string, ms = 10_000): Promise<void> {
-    const xs = Array.from({ length: count }, (_, i) => randomFloats(70 + i, 4 * 32));
-    const expected = xs.map((x) => reference(TABULAR, [features(x)]).outputs);
-    const results = await within(ms, what, Promise.all(xs.map((x) => on.run({ sessionKey: TABULAR, inputs: [features(x)] }))));
-    results.forEach((result, i) => expect(result.outputs).toEqual(expected[i]));
-  }
-
+describe('a worker terminated mid-run', () => {
   it.each([1, 2])('rejects its batch with WEIR_WORKER_EXITED, and the pool recovers (termination %i)', async (round) => {
     // Both workers up and serving (two batches in one turn go to the two workers).
     await tabularWorks(pool, 2, `before termination ${round}`);
@@ -338,6 +338,55 @@ describe('a worker terminated mid-run', () => {
       await vi.waitFor(() => expect(own.threads.length).toBe(2), { timeout: 5_000 });
     } finally {
       await within(5_000, 'closing the pool', own.close()).catch(() => {});
+    }
+  });
+});
+
+describe('jobs besides inference (workers/jobs.ts)', () => {
+  it('decodes a V2 JSON body in a worker: the body moves there, the tensors move back', async () => {
+    const values = Array.from(randomFloats(11, 64));
+    const body = new TextEncoder().encode(JSON.stringify({ id: 'j1', inputs: [{ name: 'features', datatype: 'FP32', shape: [2, 32], data: values }] }));
+    const decoded = await pool.runJob('decodeV2Json', { body, model: 'tabular' }, [body.buffer as ArrayBuffer]);
+    expect(body.byteLength).toBe(0); // moved, not copied
+    expect(decoded.request).toMatchObject({ model: 'tabular', id: 'j1', inputs: [{ name: 'features', datatype: 'FP32', shape: [2, 32] }] });
+    expect(decoded.request.inputs[0]!.data).toEqual(Float32Array.from(values));
+    expect(decoded.binaryOutputs).toEqual(new Set());
+  });
+
+  it('a job that fails rejects with the code and message it would have on the main thread', async () => {
+    const body = new TextEncoder().encode('{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": ["one"]}]}');
+    const error = await rejected(pool.runJob('decodeV2Json', { body, model: 'm' }));
+    expect(error).toMatchObject({ code: 'WEIR_BAD_ARGUMENT' });
+    expect(error.message).toContain('inputs[0].data[0]: expected a number for FP32, got "one"');
+  });
+
+  it('encodes a response in a worker, as bytes', async () => {
+    const response = { model_name: 'm', model_version: '2', computeNs: 1, outputs: [{ name: 'y', datatype: 'FP32' as const, shape: [2], data: Float32Array.of(0.5, -1) }] };
+    const encoded = await pool.runJob('encodeV2Response', { response, binaryOutputs: new Set<string>() });
+    expect(JSON.parse(Buffer.from(encoded.body as Uint8Array).toString('utf8'))).toEqual({
+      model_name: 'm', model_version: '2', outputs: [{ name: 'y', datatype: 'FP32', shape: [2], data: [0.5, -1] }],
+    });
+  });
+
+  it('a job whose worker dies rejects with WEIR_WORKER_EXITED, and a closing pool refuses the jobs waiting', async () => {
+    const own = new WorkerPool({ workers: 1 });
+    try {
+      await own.run({ sessionKey: TABULAR, inputs: [features(randomFloats(1, 32))] });
+      // Occupy the worker, queue a job behind it, then kill the worker: the batch fails, the job runs on the replacement.
+      const slow = own.run({ sessionKey: SLOW, inputs: [slowBatch(2000)] }).catch((e: CodedError) => e);
+      await pause(50);
+      const body = new TextEncoder().encode('{"inputs": []}');
+      const job = own.runJob('decodeV2Json', { body, model: 'm' });
+      await own.threads[0]!.terminate();
+      expect(await within(10_000, 'the slow batch', slow)).toMatchObject({ code: 'WEIR_WORKER_EXITED' });
+      expect((await within(10_000, 'the job', job)).request.inputs).toEqual([]);
+
+      const waiting = [1, 2].map(() => own.runJob('decodeV2Json', { body: new TextEncoder().encode('{"inputs": []}'), model: 'm' }).catch((e: CodedError) => e));
+      await own.close();
+      const outcomes = await Promise.all(waiting);
+      for (const outcome of outcomes) if ('code' in outcome) expect(outcome.code).toBe('WEIR_SERVER_STOPPING');
+    } finally {
+      await own.close().catch(() => {});
     }
   });
 });

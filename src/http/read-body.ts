@@ -28,8 +28,8 @@ export interface ReadOptions {
   borrow?: boolean;
 }
 
-/** Called with the whole body; a borrowed one is valid only during the call. */
-export type OnBody = (body: Uint8Array) => void;
+/** Called with the whole body; a `borrowed` one is valid only during the call. */
+export type OnBody = (body: Uint8Array, borrowed: boolean) => void;
 
 interface Reading {
   ex: Exchange;
@@ -57,9 +57,9 @@ export class BodyReader {
     // With a declared length the chunks land in place; otherwise they are kept and joined at the end.
     let into: Uint8Array | null = null;
     let chunks: Uint8Array[] | null = null;
-    const finish = (body: Uint8Array) => {
+    const finish = (body: Uint8Array, borrowed: boolean) => {
       this.reading.delete(state);
-      onBody(body);
+      onBody(body, borrowed);
     };
     const receive = (chunk: ArrayBuffer, isLast: boolean) => {
       if (ex.done) {
@@ -73,7 +73,7 @@ export class BodyReader {
         return;
       }
       if (borrow && isLast && state.received === 0) {
-        finish(bytes);
+        finish(bytes, true);
         return;
       }
       if (declared >= 0) {
@@ -84,7 +84,7 @@ export class BodyReader {
       }
       state.received = size;
       if (!isLast) return;
-      finish(into ? into.subarray(pad, pad + size) : join(chunks ?? [], pad, size));
+      finish(into ? into.subarray(pad, pad + size) : join(chunks ?? [], pad, size), false);
     };
     ex.onAbort = () => this.reading.delete(state);
     ex.res.onData((chunk, isLast) => {

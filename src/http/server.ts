@@ -4,12 +4,14 @@
  * readiness, the effective config, and inference (JSON, or Triton's binary
  * tensor extension).
  */
-import type { InferenceCore } from '../core/core.js';
+import type { InferenceCore, InferResponse } from '../core/core.js';
 import { WeirError } from '../errors.js';
+import type { TypedArray } from '../tensors/datatypes.js';
+import { LARGE_JSON_BYTES, buffersOf } from '../workers/jobs.js';
 import { type BodyLimits, BodyReader } from './read-body.js';
 import { type Exchange, JSON_HEADERS, exchange, send, sendError, sendJson } from './respond.js';
 import { App, type HttpRequest, type HttpResponse, LISTEN_EXCLUSIVE_PORT, type ListenSocket, closeListenSocket, listenPort } from './uws.js';
-import { type DecodedRequest, decodeInferRequest, encodeInferResponse } from './v2-codec.js';
+import { type DecodedRequest, type EncodedResponse, decodeInferRequest, encodeInferResponse } from './v2-codec.js';
 
 export interface HttpServerOptions extends BodyLimits {
   host: string;
@@ -29,6 +31,14 @@ export interface HttpServer {
 const EXTENSIONS = ['binary_tensor_data', 'model_configuration'];
 
 const HEADER_LENGTH = 'inference-header-content-length';
+
+/** Bytes of the outputs that will be written as JSON numbers rather than appended as binary. */
+function jsonOutputBytes(response: InferResponse, binaryOutputs: DecodedRequest['binaryOutputs']): number {
+  if (binaryOutputs === 'all') return 0;
+  let bytes = 0;
+  for (const output of response.outputs) if (!binaryOutputs.has(output.name)) bytes += output.data.byteLength;
+  return bytes;
+}
 
 /** A path segment, percent-decoded; malformed encoding is the client's error. */
 function pathParameter(req: HttpRequest, index: number, what: string): string {
@@ -81,7 +91,7 @@ export function startHttpServer(core: InferenceCore, options: HttpServerOptions)
         const alignAt = Number.isSafeInteger(declared) ? (declared as number) : 0;
         // A JSON-only body is parsed at once, so it may be borrowed; binary tensors are viewed in place, so not those.
         const borrow = declared === undefined;
-        bodies.read(ex, req.getHeader('content-length'), (body) => infer(ex, name, versionAsked, body, declared), { alignAt, borrow });
+        bodies.read(ex, req.getHeader('content-length'), (body, borrowed) => infer(ex, name, versionAsked, body, borrowed, declared), { alignAt, borrow });
       } catch (error) {
         sendError(ex, error);
       }
@@ -91,28 +101,63 @@ export function startHttpServer(core: InferenceCore, options: HttpServerOptions)
     sendError(exchange(res), new WeirError('WEIR_NOT_FOUND', `no endpoint ${req.getMethod().toUpperCase()} ${req.getUrl()}; see the KServe V2 routes under /v2`));
   });
 
-  /** Decodes at once (the body may be borrowed), then answers when the core does. */
-  function infer(ex: Exchange, model: string, version: string | undefined, body: Uint8Array, headerLength: number | undefined): void {
+  /**
+   * Decodes the body and answers when the core does. A large JSON body is
+   * decoded in a worker; anything else at once (the body may be borrowed).
+   */
+  function infer(ex: Exchange, model: string, version: string | undefined, body: Uint8Array, borrowed: boolean, headerLength: number | undefined): void {
+    if (headerLength === undefined && body.byteLength > LARGE_JSON_BYTES) {
+      const own = borrowed ? body.slice() : body;
+      core.offload('decodeV2Json', { body: own, model, ...(version !== undefined && { version }) }, [own.buffer as ArrayBuffer]).then(
+        (decoded) => answer(ex, decoded),
+        (error: unknown) => refuse(ex, model, error),
+      );
+      return;
+    }
     let decoded: DecodedRequest;
     try {
       decoded = decodeInferRequest(body, headerLength, model, version);
     } catch (error) {
-      core.requestRefused(model, error);
-      sendError(ex, error);
+      refuse(ex, model, error);
       return;
     }
-    core.infer(decoded.request).then(
-      (response) => {
-        if (ex.done) return;
-        const encoded = encodeInferResponse(response, decoded.binaryOutputs);
-        const headers =
-          encoded.headerLength === undefined
-            ? JSON_HEADERS
-            : { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(encoded.headerLength) };
-        send(ex, 200, encoded.body, headers);
-      },
+    answer(ex, decoded);
+  }
+
+  function refuse(ex: Exchange, model: string, error: unknown): void {
+    core.requestRefused(model, error);
+    sendError(ex, error);
+  }
+
+  function answer(ex: Exchange, { request, binaryOutputs }: DecodedRequest): void {
+    if (ex.done) return; // the client left while its body was decoded
+    core.infer(request).then(
+      (response) => respond(ex, response, binaryOutputs),
       (error: unknown) => sendError(ex, error),
     );
+  }
+
+  /** Encodes the response; large JSON outputs are encoded in a worker. */
+  function respond(ex: Exchange, response: InferResponse, binaryOutputs: DecodedRequest['binaryOutputs']): void {
+    if (ex.done) return;
+    if (jsonOutputBytes(response, binaryOutputs) <= LARGE_JSON_BYTES) {
+      sendEncoded(ex, encodeInferResponse(response, binaryOutputs));
+      return;
+    }
+    // The outputs are views into their batch's buffer: copy out only this request's part to move.
+    const outputs = response.outputs.map((output) => ({ ...output, data: output.data.slice() as TypedArray }));
+    core.offload('encodeV2Response', { response: { ...response, outputs }, binaryOutputs }, buffersOf(outputs.map((output) => output.data))).then(
+      (encoded) => sendEncoded(ex, encoded),
+      (error: unknown) => sendError(ex, error),
+    );
+  }
+
+  function sendEncoded(ex: Exchange, encoded: EncodedResponse): void {
+    const headers =
+      encoded.headerLength === undefined
+        ? JSON_HEADERS
+        : { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(encoded.headerLength) };
+    send(ex, 200, encoded.body, headers);
   }
 
   return new Promise((resolve, reject) => {

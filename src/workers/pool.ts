@@ -21,6 +21,7 @@ import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { type ErrorCode, WeirError, isErrorCode } from '../errors.js';
 import type { RunResult } from '../native/addon.js';
 import { isDataType } from '../tensors/datatypes.js';
+import type { JobInput, JobName, JobOutput } from './jobs.js';
 import type { RunReply, RunTask } from './task.js';
 import { decodeReplies, encodeTasks } from './wire.js';
 import type { WorkerMessage } from './worker.js';
@@ -39,6 +40,14 @@ interface PendingBatch {
   reject: (error: Error) => void;
 }
 
+interface PendingJob {
+  name: JobName;
+  input: unknown;
+  transfer: ArrayBuffer[];
+  resolve: (output: unknown) => void;
+  reject: (error: Error) => void;
+}
+
 /** One worker thread and what it holds. */
 interface Slot {
   worker: Worker | null;
@@ -47,6 +56,8 @@ interface Slot {
   ready: boolean;
   /** The group in flight, answered in one reply; null when the worker is idle. */
   group: PendingBatch[] | null;
+  /** The job in flight instead of a group. */
+  job: PendingJob | null;
   /** Deaths in a row before becoming ready: spaces out restarts. */
   failedStarts: number;
   lastError: Error | null;
@@ -61,6 +72,7 @@ export class WorkerPool {
   private readonly slots: Slot[];
   private readonly maxBatchesPerGroup: number;
   private readonly waiting: PendingBatch[] = [];
+  private readonly waitingJobs: PendingJob[] = [];
   private dispatchScheduled = false;
   private closing = false;
 
@@ -71,6 +83,7 @@ export class WorkerPool {
       port: null,
       ready: false,
       group: null,
+      job: null,
       failedStarts: 0,
       lastError: null,
     }));
@@ -92,6 +105,19 @@ export class WorkerPool {
     });
   }
 
+  /**
+   * Runs one of JOBS (jobs.ts) in a worker; `transfer` lists buffers of
+   * `input` to move there (they detach here). Jobs go before waiting batches:
+   * a request is waiting on each.
+   */
+  runJob<N extends JobName>(name: N, input: JobInput<N>, transfer: ArrayBuffer[] = []): Promise<JobOutput<N>> {
+    if (this.closing) return Promise.reject(new WeirError('WEIR_SERVER_STOPPING', 'the worker pool is closing'));
+    return new Promise((resolve, reject) => {
+      this.waitingJobs.push({ name, input, transfer, resolve: resolve as (output: unknown) => void, reject });
+      this.scheduleDispatch();
+    });
+  }
+
   private start(slot: Slot): void {
     // A channel of its own per worker: a MessagePort costs less per message than Worker#postMessage.
     const { port1, port2 } = new MessageChannel();
@@ -107,6 +133,11 @@ export class WorkerPool {
     if (message.kind === 'ready') {
       slot.ready = true;
       slot.failedStarts = 0;
+    } else if (message.kind === 'job-done' || message.kind === 'job-failed') {
+      const job = slot.job;
+      slot.job = null;
+      if (message.kind === 'job-done') job?.resolve(message.output);
+      else job?.reject(new WeirError(isErrorCode(message.code) ? message.code : 'WEIR_INTERNAL', message.message));
     } else {
       const group = slot.group ?? [];
       slot.group = null;
@@ -127,14 +158,15 @@ export class WorkerPool {
       const failure = new WeirError('WEIR_WORKER_EXITED', `the inference worker running this batch failed: ${reason}`);
       for (const pending of slot.group) pending.reject(failure);
     }
+    slot.job?.reject(new WeirError('WEIR_WORKER_EXITED', `the worker running this request's ${slot.job.name} failed: ${reason}`));
     if (!slot.ready) slot.failedStarts += 1;
     slot.port?.close();
-    Object.assign(slot, { worker: null, port: null, ready: false, group: null, lastError: null });
+    Object.assign(slot, { worker: null, port: null, ready: false, group: null, job: null, lastError: null });
     if (this.closing) return;
 
     if (this.slots.every((s) => !s.ready && s.failedStarts >= FAILED_STARTS_BEFORE_REFUSING)) {
       const refusal = new WeirError('WEIR_WORKER_EXITED', `no inference worker could start: ${reason}`);
-      for (const pending of this.waiting.splice(0)) pending.reject(refusal);
+      for (const pending of [...this.waiting.splice(0), ...this.waitingJobs.splice(0)]) pending.reject(refusal);
     }
     // A first death restarts at once; only repeated deaths while starting back off.
     if (slot.failedStarts <= 1) {
@@ -157,14 +189,28 @@ export class WorkerPool {
   private dispatch(): void {
     this.refuseExpired();
     for (const slot of this.slots) {
-      if (this.waiting.length === 0) return;
-      if (!slot.ready || slot.group || !slot.port) continue;
+      if (this.waiting.length === 0 && this.waitingJobs.length === 0) return;
+      if (!slot.ready || slot.group || slot.job || !slot.port) continue;
+      const job = this.waitingJobs.shift();
+      if (job) {
+        this.postJob(slot, slot.port, job);
+        continue;
+      }
       // Share what waits across the workers rather than hand it all to the first free one.
       const take = Math.min(this.maxBatchesPerGroup, Math.ceil(this.waiting.length / this.slots.length));
       const group = encodable(this.waiting.splice(0, take));
       if (group.batches.length === 0) continue;
       slot.group = group.batches;
       slot.port.postMessage(group.message, group.transferList);
+    }
+  }
+
+  private postJob(slot: Slot, port: MessagePort, job: PendingJob): void {
+    try {
+      port.postMessage({ kind: 'job', name: job.name, input: job.input }, job.transfer);
+      slot.job = job;
+    } catch (error) {
+      job.reject(new WeirError('WEIR_INTERNAL', `the ${job.name} job cannot be sent to a worker: ${(error as Error).message}`));
     }
   }
 
@@ -205,11 +251,13 @@ export class WorkerPool {
   async close(): Promise<void> {
     this.closing = true;
     const refusal = new WeirError('WEIR_SERVER_STOPPING', 'the worker pool is closing');
-    for (const pending of this.waiting.splice(0)) pending.reject(refusal);
+    for (const pending of [...this.waiting.splice(0), ...this.waitingJobs.splice(0)]) pending.reject(refusal);
     await Promise.all(
       this.slots.map(async (slot) => {
         for (const pending of slot.group ?? []) pending.reject(refusal);
+        slot.job?.reject(refusal);
         slot.group = null;
+        slot.job = null;
         await slot.worker?.terminate();
         slot.port?.close();
       }),

@@ -2,26 +2,41 @@
  * An inference worker thread. It answers groups of batches posted by the
  * pool: the addon runs a whole group in one call, straight from the wire
  * format (batches one after another, each failing alone), and answers in it.
- * A group the addon cannot read is answered as failed, never dropped.
+ * A group the addon cannot read is answered as failed, never dropped. It
+ * also runs the jobs of jobs.ts (large JSON bodies) for the main thread.
  */
 import { type MessagePort, workerData } from 'node:worker_threads';
 
 import { toWeirError } from '../errors.js';
 import { nativeAddon } from '../native/addon.js';
+import { JOBS, type JobName } from './jobs.js';
 import { PACKED_TENSOR_LIMIT, type WireMessage, transfersOf } from './wire.js';
 
 /** What a worker posts to the pool. */
 export type WorkerMessage =
   | { kind: 'ready' }
   | { kind: 'replies'; message: WireMessage }
-  | { kind: 'failed'; code: string; message: string };
+  | { kind: 'failed'; code: string; message: string }
+  | { kind: 'job-done'; output: unknown }
+  | { kind: 'job-failed'; code: string; message: string };
+
+/** What the pool posts besides groups of batches (which are bare wire messages). */
+export interface JobMessage {
+  kind: 'job';
+  name: JobName;
+  input: unknown;
+}
 
 // The pool's own channel: cheaper per message than the Worker's built-in port.
-const port = (workerData as { port?: MessagePort } | null)?.port;
-if (!port) throw new Error('worker.ts runs as a worker thread of the inference pool, given { port } as workerData');
+const port = poolChannel();
 const addon = nativeAddon();
 
-port.on('message', (group: WireMessage) => {
+port.on('message', (message: WireMessage | JobMessage) => {
+  if ('kind' in message) runJob(message);
+  else runGroup(message);
+});
+
+function runGroup(group: WireMessage): void {
   let reply: WireMessage;
   try {
     reply = addon.runBatchGroup(group, PACKED_TENSOR_LIMIT);
@@ -31,5 +46,23 @@ port.on('message', (group: WireMessage) => {
     return;
   }
   port.postMessage({ kind: 'replies', message: reply } satisfies WorkerMessage, transfersOf(reply));
-});
+}
+
+function runJob({ name, input }: JobMessage): void {
+  let result: { output: unknown; transfer: ArrayBuffer[] };
+  try {
+    result = (JOBS[name] as (input: unknown) => typeof result)(input);
+  } catch (error) {
+    const { code, message } = toWeirError(error);
+    port.postMessage({ kind: 'job-failed', code, message } satisfies WorkerMessage);
+    return;
+  }
+  port.postMessage({ kind: 'job-done', output: result.output } satisfies WorkerMessage, result.transfer);
+}
 port.postMessage({ kind: 'ready' } satisfies WorkerMessage);
+
+function poolChannel(): MessagePort {
+  const channel = (workerData as { port?: MessagePort } | null)?.port;
+  if (!channel) throw new Error('worker.ts runs as a worker thread of the inference pool, given { port } as workerData');
+  return channel;
+}
