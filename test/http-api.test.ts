@@ -527,6 +527,8 @@ describe('a temp repository served by `weir serve`: BYTES, and dynamic batching 
   let repository: string;
   let serving: Serving;
   const QUEUE_DELAY_US = 50_000;
+  /** Floats per row of `wide`: 3 rows make a 96 KiB binary body, read into shared memory. */
+  const WIDE = 8192;
 
   beforeAll(async () => {
     repository = await makeRepository({
@@ -535,6 +537,10 @@ describe('a temp repository served by `weir serve`: BYTES, and dynamic batching 
         versions: { 1: tabularModel(2) },
       },
       strings: { versions: { 1: identityModel('BYTES', ['N', 'M']) } },
+      wide: {
+        config: { max_batch_size: 8, dynamic_batching: { preferred_batch_size: [7], max_queue_delay_microseconds: QUEUE_DELAY_US } },
+        versions: { 1: identityModel('FP32', ['N', WIDE]) },
+      },
     });
     serving = await startServe(['--model-repository', repository, '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--metrics-port', '0', '--workers', '2']);
   });
@@ -620,5 +626,30 @@ describe('a temp repository served by `weir serve`: BYTES, and dynamic batching 
     const after = await metrics();
     expect(after.count - batched.count).toBe(8);
     expect(after.le1 - batched.le1).toBe(8);
+  });
+
+  it('large binary requests (shared memory) and a small one share a batch; each gets back exactly its own rows', async () => {
+    const url = `${serving.base}/v2/models/wide/infer`;
+    const rows = [3, 1, 3];
+    const tensors = rows.map((n, i) => randomFloats(300 + i, n * WIDE, 1));
+    const replies = await Promise.all(
+      tensors.map((data, i) =>
+        postBinary(
+          url,
+          { inputs: [{ name: 'x', datatype: 'FP32', shape: [rows[i], WIDE], parameters: { binary_data_size: data.byteLength } }], parameters: { binary_data_output: true } },
+          [data],
+        ),
+      ),
+    );
+    for (const [i, reply] of replies.entries()) {
+      expect(reply.status).toBe(200);
+      const { json, binary } = splitBinaryResponse(reply);
+      expect(json.outputs[0].shape).toEqual([rows[i], WIDE]);
+      expect(Buffer.compare(binary.get('y') as Buffer, Buffer.from(tensors[i]!.buffer))).toBe(0);
+    }
+    const text = (await call(`http://127.0.0.1:${serving.metricsPort}/metrics`)).text;
+    const labels = { model: 'wide', version: '1' };
+    expect(metricValue(text, 'weir_batch_size_requests_sum', labels)).toBe(3);
+    expect(metricValue(text, 'weir_batch_size_requests_count', labels)).toBe(1);
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { encodeBytesTensor } from '../dist/tensors/datatypes.js';
 import type { Tensor } from '../dist/tensors/tensor.js';
-import type { RunReply, RunTask } from '../dist/workers/task.js';
+import type { BatchInput, RunReply, RunTask } from '../dist/workers/task.js';
 import { PACKED_TENSOR_LIMIT, decodeReplies, decodeTasks, encodeReplies, encodeTasks } from '../dist/workers/wire.js';
 
 /** What a worker receives: the message after a structured clone with its transfers. */
@@ -10,7 +10,7 @@ function crossThread<T>(value: T, transferList: ArrayBuffer[]): T {
   return structuredClone(value, { transfer: transferList });
 }
 
-const plain = (tensor: Tensor) => ({ ...tensor, data: Array.from(tensor.data as ArrayLike<number | bigint>) });
+const plain = (tensor: Tensor | BatchInput) => ({ ...tensor, data: Array.from(tensor.data as ArrayLike<number | bigint>) });
 
 describe('the pool wire format', () => {
   it('round-trips batches of every datatype, with and without an output selection', () => {
@@ -69,6 +69,34 @@ describe('the pool wire format', () => {
     expect(task?.inputs.map((t) => t.data[count - 1])).toEqual([2, 3, 4]);
     (task?.inputs[2]?.data as Float32Array)[0] = 9; // the same memory on both sides
     expect(shared[0]).toBe(9);
+  });
+
+  it('joins a batch input given in parts: ordinary parts back to back in the packed buffer, none detached', () => {
+    const parts = [Float32Array.of(1, 2), Float32Array.of(3, 4), Float32Array.of(5, 6)];
+    const { message, transferList } = encodeTasks([{ sessionKey: 'k', inputs: [{ name: 'x', datatype: 'FP32', shape: [3, 2], data: parts }] }]);
+    expect(message.large).toHaveLength(0);
+    expect(Array.from(new Float32Array(message.packed, 0, 6))).toEqual([1, 2, 3, 4, 5, 6]); // already joined
+    const [task] = decodeTasks(crossThread(message, transferList));
+    expect(Array.from(task?.inputs[0]?.data as Float32Array)).toEqual([1, 2, 3, 4, 5, 6]);
+
+    // Parts adding up to more than the limit: the packed buffer moves; the requests keep their own buffers.
+    const rows = Array.from({ length: 3 }, (_, i) => new Float64Array(PACKED_TENSOR_LIMIT / 16).fill(i));
+    const large = encodeTasks([{ sessionKey: 'k', inputs: [{ name: 'x', datatype: 'FP64', shape: [3, PACKED_TENSOR_LIMIT / 16], data: rows }] }]);
+    expect(large.transferList).toEqual([large.message.packed]);
+    const [moved] = decodeTasks(crossThread(large.message, large.transferList));
+    expect(rows.map((row) => row.byteLength)).toEqual(rows.map(() => PACKED_TENSOR_LIMIT / 2));
+    expect((moved?.inputs[0]?.data as Float64Array)[PACKED_TENSOR_LIMIT / 16]).toBe(1);
+  });
+
+  it('shares the parts in shared memory, for the worker to join', () => {
+    const shared = [1, 2].map((v) => new Int32Array(new SharedArrayBuffer(8)).fill(v));
+    const ordinary = Int32Array.of(7, 7);
+    const data = [shared[0] as Int32Array, ordinary, shared[1] as Int32Array];
+    const { message, transferList } = encodeTasks([{ sessionKey: 'k', inputs: [{ name: 'x', datatype: 'INT32', shape: [3, 2], data }] }]);
+    expect(message.large).toEqual(shared);
+    expect(transferList).toHaveLength(0);
+    const [task] = decodeTasks(crossThread(message, transferList));
+    expect(Array.from(task?.inputs[0]?.data as Int32Array)).toEqual([1, 1, 7, 7, 2, 2]);
   });
 
   it('round-trips replies, results and coded failures alike', () => {

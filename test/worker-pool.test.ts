@@ -154,6 +154,24 @@ describe('running batches', () => {
     expect((result as RunResult).outputs[0]!.data).toEqual(doubled);
   });
 
+  it('joins a batch given in parts, shared or not, as addon.run does the joined tensor', async () => {
+    const rows = [3, 1, LARGE_ROWS, 2];
+    const parts = rows.map((n, i) => {
+      const values = randomFloats(40 + i, n * 32);
+      if (i % 2 === 0) return values;
+      const shared = new Float32Array(new SharedArrayBuffer(values.byteLength));
+      shared.set(values);
+      return shared;
+    });
+    const joined = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+    parts.reduce((offset, part) => (joined.set(part, offset), offset + part.length), 0);
+    const total = rows.reduce((a, b) => a + b, 0);
+    const expected = reference(TABULAR, [features(joined)]);
+    const result = await pool.run({ sessionKey: TABULAR, inputs: [{ name: 'features', datatype: 'FP32', shape: [total, 32], data: parts }] });
+    expect(result.outputs).toEqual(expected.outputs);
+    expect(parts.every((part) => part.byteLength > 0)).toBe(true); // no request's buffer was taken
+  });
+
   it('runs 200 concurrent batches on one shared session correctly, spread over both workers', async () => {
     expect(pool.threads.length).toBe(2);
     const before = pool.threads.map((thread) => ({ thread, elu: thread.performance.eventLoopUtilization() }));

@@ -4,7 +4,6 @@
 #include <cstring>
 #include <memory>
 #include <string>
-#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -107,11 +106,45 @@ struct BatchRequest {
     std::vector<int64_t> shape;
     void* data;
     size_t byte_length;
+    // The parts joined, when they did not arrive side by side.
+    std::vector<uint8_t> joined;
   };
   std::vector<Input> inputs;
   bool all_outputs = true;
   std::vector<std::string> outputs;
 };
+
+// An input's bytes: one part, parts that arrived side by side (packed one
+// after another), or parts joined here, in the worker (shared memory).
+void ReadParts(GroupReader& reader, BatchRequest::Input& input) {
+  const size_t count = reader.Count();
+  if (count == 0) Malformed("a tensor without data");
+  std::vector<std::pair<void*, size_t>> parts;
+  parts.reserve(count);
+  bool adjacent = true;
+  size_t total = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const double location = reader.Next();
+    const size_t where = reader.Count();
+    const size_t bytes = reader.Count();
+    parts.push_back(reader.Bytes(location, where, bytes));
+    if (i > 0) adjacent = adjacent && static_cast<uint8_t*>(parts[i - 1].first) + parts[i - 1].second == parts[i].first;
+    total += bytes;
+  }
+  if (adjacent) {
+    input.data = parts[0].first;
+    input.byte_length = total;
+    return;
+  }
+  input.joined.resize(total);
+  size_t offset = 0;
+  for (const auto& [data, bytes] : parts) {
+    if (bytes > 0) std::memcpy(input.joined.data() + offset, data, bytes);
+    offset += bytes;
+  }
+  input.data = input.joined.data();
+  input.byte_length = total;
+}
 
 BatchRequest ReadBatch(GroupReader& reader) {
   BatchRequest batch;
@@ -121,10 +154,7 @@ BatchRequest ReadBatch(GroupReader& reader) {
     input.name = reader.String();
     input.datatype = reader.String();
     for (size_t rank = reader.Count(); rank > 0; --rank) input.shape.push_back(static_cast<int64_t>(reader.Count()));
-    const double location = reader.Next();
-    const size_t where = reader.Count();
-    const size_t bytes = reader.Count();
-    std::tie(input.data, input.byte_length) = reader.Bytes(location, where, bytes);
+    ReadParts(reader, input);
     batch.inputs.push_back(std::move(input));
   }
   const double outputs = reader.Next();
@@ -210,6 +240,7 @@ class GroupWriter {
       const std::vector<int64_t> shape = value.GetTensorTypeAndShapeInfo().GetShape();
       Number(static_cast<double>(shape.size()));
       for (int64_t d : shape) Number(static_cast<double>(d));
+      Number(1);  // one part
       if (layout.bytes <= pack_limit_) {
         layout.offset = (packed_length_ + 7) & ~size_t{7};
         packed_length_ = layout.offset + layout.bytes;

@@ -20,8 +20,8 @@
 import { WeirError, toWeirError } from '../errors.js';
 import type { RunResult } from '../native/addon.js';
 import type { Tensor } from '../tensors/tensor.js';
-import type { RunTask } from '../workers/task.js';
-import { concatRows, splitRows } from './batch-tensors.js';
+import type { BatchInput, RunTask } from '../workers/task.js';
+import { splitRows } from './batch-tensors.js';
 
 export interface BatchingPolicy {
   /** Rows per batch; 0: the model has no batch dimension and requests never merge. */
@@ -260,7 +260,7 @@ export class Batcher {
         .then(first.resolve, first.reject);
       return;
     }
-    const inputs = first.inputs.map((input) => concatRows(batch.map((r) => r.inputs.find((t) => t.name === input.name) as Tensor)));
+    const inputs = first.inputs.map((input, i) => batchInput(input, batch, i));
     let result: RunResult;
     try {
       result = await this.runBatch({ sessionKey: this.sessionKey, inputs, outputs: first.outputs });
@@ -332,4 +332,19 @@ export class Batcher {
     this.timer = null;
     this.timerAt = Number.POSITIVE_INFINITY;
   }
+}
+
+/**
+ * The batch's input `input` (index `i` of the first request), as every
+ * request's rows in order: the wire format joins them, not this thread.
+ */
+function batchInput(input: Tensor, batch: readonly Queued[], i: number): BatchInput {
+  let rows = 0;
+  const parts = batch.map((request) => {
+    // Requests list their inputs in any order; most in the same one.
+    const own = request.inputs[i]?.name === input.name ? (request.inputs[i] as Tensor) : (request.inputs.find((t) => t.name === input.name) as Tensor);
+    rows += own.shape[0] as number;
+    return own.data;
+  });
+  return { name: input.name, datatype: input.datatype, shape: [rows, ...input.shape.slice(1)], data: parts };
 }

@@ -10,7 +10,9 @@
  *
  * `borrow` is for a caller that copies what it keeps while it runs (a JSON
  * body parsed at once): a body that arrives in one chunk, as small ones do,
- * is then handed over in uWS's own memory, without a copy.
+ * is then handed over in uWS's own memory, without a copy. `shared` reads a
+ * body of declared length into shared memory, for tensors that the workers
+ * then read where they are.
  *
  * Slow bodies are found by one sweep per reader rather than a timer per
  * request: a request costs two set operations instead of a timer.
@@ -26,6 +28,7 @@ export interface BodyLimits {
 export interface ReadOptions {
   alignAt?: number;
   borrow?: boolean;
+  shared?: boolean;
 }
 
 /** Called with the whole body; a `borrowed` one is valid only during the call. */
@@ -44,7 +47,7 @@ export class BodyReader {
   constructor(private readonly limits: BodyLimits) {}
 
   /** Calls `onBody` with the whole body, or answers the error itself and never calls it. */
-  read(ex: Exchange, contentLength: string, onBody: OnBody, { alignAt = 0, borrow = false }: ReadOptions = {}): void {
+  read(ex: Exchange, contentLength: string, onBody: OnBody, { alignAt = 0, borrow = false, shared = false }: ReadOptions = {}): void {
     const { maxBodyBytes } = this.limits;
     const declared = /^\d+$/.test(contentLength) ? Number(contentLength) : -1;
     if (declared > maxBodyBytes) {
@@ -77,7 +80,7 @@ export class BodyReader {
         return;
       }
       if (declared >= 0) {
-        into ??= new Uint8Array(pad + declared);
+        into ??= new Uint8Array(shared ? new SharedArrayBuffer(pad + declared) : new ArrayBuffer(pad + declared));
         into.set(bytes, pad + state.received);
       } else {
         (chunks ??= []).push(bytes.slice());

@@ -8,6 +8,7 @@ import type { InferenceCore, InferResponse } from '../core/core.js';
 import { WeirError } from '../errors.js';
 import type { TypedArray } from '../tensors/datatypes.js';
 import { LARGE_JSON_BYTES, buffersOf } from '../workers/jobs.js';
+import { PACKED_TENSOR_LIMIT } from '../workers/wire.js';
 import { type BodyLimits, BodyReader } from './read-body.js';
 import { type Exchange, JSON_HEADERS, exchange, send, sendError, sendJson } from './respond.js';
 import { App, type HttpRequest, type HttpResponse, LISTEN_EXCLUSIVE_PORT, type ListenSocket, closeListenSocket, listenPort } from './uws.js';
@@ -91,7 +92,10 @@ export function startHttpServer(core: InferenceCore, options: HttpServerOptions)
         const alignAt = Number.isSafeInteger(declared) ? (declared as number) : 0;
         // A JSON-only body is parsed at once, so it may be borrowed; binary tensors are viewed in place, so not those.
         const borrow = declared === undefined;
-        bodies.read(ex, req.getHeader('content-length'), (body, borrowed) => infer(ex, name, versionAsked, body, borrowed, declared), { alignAt, borrow });
+        // Large binary tensors are read into shared memory, where the workers join them into their batch.
+        const contentLength = req.getHeader('content-length');
+        const shared = !borrow && Number(contentLength) > PACKED_TENSOR_LIMIT;
+        bodies.read(ex, contentLength, (body, borrowed) => infer(ex, name, versionAsked, body, borrowed, declared), { alignAt, borrow, shared });
       } catch (error) {
         sendError(ex, error);
       }

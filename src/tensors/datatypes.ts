@@ -61,6 +61,19 @@ export function elementCount(shape: readonly number[]): number {
   return count;
 }
 
+/** One array holding `parts` back to back (BYTES parts join as their bytes do). */
+export function joinParts(datatype: DataType, parts: readonly TypedArray[]): TypedArray {
+  const bytes = parts.reduce((sum, part) => sum + part.byteLength, 0);
+  const joined = new Uint8Array(bytes);
+  let offset = 0;
+  for (const part of parts) {
+    joined.set(new Uint8Array(part.buffer, part.byteOffset, part.byteLength), offset);
+    offset += part.byteLength;
+  }
+  const array = DATATYPES[datatype].array;
+  return new array(joined.buffer, 0, bytes / array.BYTES_PER_ELEMENT);
+}
+
 /** Encodes BYTES elements into Triton's length-prefixed layout. */
 export function encodeBytesTensor(elements: ReadonlyArray<string | Uint8Array>): Uint8Array {
   const encoded = elements.map((e) => (typeof e === 'string' ? Buffer.from(e, 'utf8') : e));

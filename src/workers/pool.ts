@@ -279,7 +279,10 @@ function malformedField(task: RunTask): string | null {
     if (!Array.isArray(input.shape) || !input.shape.every((d) => Number.isInteger(d) && d >= 0)) {
       return `inputs[${i}].shape must be an array of non-negative integers`;
     }
-    if (!ArrayBuffer.isView(input.data) || input.data instanceof DataView) return `inputs[${i}].data must be a TypedArray`;
+    const parts = ArrayBuffer.isView(input.data) ? [input.data] : input.data;
+    if (!Array.isArray(parts) || parts.length === 0 || !parts.every((part) => ArrayBuffer.isView(part) && !(part instanceof DataView))) {
+      return `inputs[${i}].data must be a TypedArray, or a non-empty array of them`;
+    }
   }
   if (task.outputs !== undefined && !(Array.isArray(task.outputs) && task.outputs.every((o) => typeof o === 'string'))) {
     return 'outputs must be an array of output names';

@@ -1,10 +1,20 @@
 import type { ErrorCode } from '../errors.js';
+import type { TypedArray } from '../tensors/datatypes.js';
 import type { Tensor } from '../tensors/tensor.js';
+
+/**
+ * A batch input. Its data may come in parts, each request's rows in order:
+ * the parts are joined on their way to the worker (small ones) or in it
+ * (shared memory), never on the main thread.
+ */
+export interface BatchInput extends Omit<Tensor, 'data'> {
+  data: TypedArray | readonly TypedArray[];
+}
 
 /** One batch for one model version. */
 export interface RunTask {
   sessionKey: string;
-  inputs: Tensor[];
+  inputs: BatchInput[];
   /** Requested outputs; undefined: all of them. */
   outputs?: string[];
 }

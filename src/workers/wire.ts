@@ -10,9 +10,9 @@
  * more than moving them.
  */
 import type { ErrorCode } from '../errors.js';
-import { DATATYPES, type DataType, type TypedArray } from '../tensors/datatypes.js';
+import { DATATYPES, type DataType, type TypedArray, joinParts } from '../tensors/datatypes.js';
 import type { Tensor } from '../tensors/tensor.js';
-import type { RunReply, RunTask } from './task.js';
+import type { BatchInput, RunReply, RunTask } from './task.js';
 
 /** Tensors up to this many bytes are copied into the packed buffer. */
 export const PACKED_TENSOR_LIMIT = 64 * 1024;
@@ -50,20 +50,40 @@ class WireWriter {
     this.header.push(index);
   }
 
-  tensor(tensor: Tensor): void {
+  /**
+   * A tensor, from one buffer or in parts. A part in shared memory is shared;
+   * a lone part larger than PACKED_TENSOR_LIMIT moves; every other part is
+   * copied into the packed buffer, the parts of one tensor back to back, so
+   * that they arrive joined.
+   */
+  tensor(tensor: BatchInput): void {
     const { data } = tensor;
     this.string(tensor.name);
     this.string(tensor.datatype);
     this.header.push(tensor.shape.length, ...tensor.shape);
-    if (data.byteLength <= PACKED_TENSOR_LIMIT && !(data.buffer instanceof SharedArrayBuffer)) {
-      const offset = Math.ceil(this.packedLength / 8) * 8; // every TypedArray view stays aligned
-      this.packedTensors.push({ data, offset });
-      this.packedLength = offset + data.byteLength;
-      this.header.push(PACKED, offset, data.byteLength);
-    } else {
+    if (ArrayBuffer.isView(data)) {
+      this.header.push(1);
+      this.part(data, data.byteLength <= PACKED_TENSOR_LIMIT, true);
+      return;
+    }
+    this.header.push(data.length);
+    let follows = false;
+    for (const part of data) follows = this.part(part, true, !follows);
+  }
+
+  /** Writes one part; true when it went into the packed buffer. */
+  private part(data: TypedArray, copy: boolean, align: boolean): boolean {
+    if (data.buffer instanceof SharedArrayBuffer || !copy) {
       this.header.push(LARGE, this.large.length, data.byteLength);
       this.large.push(data);
+      return false;
     }
+    // A tensor's first part is 8-byte aligned (every TypedArray view stays aligned); the next ones follow it.
+    const offset = align ? Math.ceil(this.packedLength / 8) * 8 : this.packedLength;
+    this.packedTensors.push({ data, offset });
+    this.packedLength = offset + data.byteLength;
+    this.header.push(PACKED, offset, data.byteLength);
+    return true;
   }
 
   /** The message and what to transfer with it. */
@@ -102,15 +122,21 @@ class WireReader {
     const rank = this.number();
     const shape: number[] = [];
     for (let i = 0; i < rank; i++) shape.push(this.number());
+    const count = this.number();
+    if (count === 1) return { name, datatype, shape, data: this.part(datatype) };
+    const parts: TypedArray[] = [];
+    for (let i = 0; i < count; i++) parts.push(this.part(datatype));
+    return { name, datatype, shape, data: joinParts(datatype, parts) };
+  }
+
+  private part(datatype: DataType): TypedArray {
     const location = this.number();
     const where = this.number();
     const byteLength = this.number();
     const array = DATATYPES[datatype].array;
-    const data =
-      location === PACKED
-        ? new array(this.message.packed, where, byteLength / array.BYTES_PER_ELEMENT)
-        : (this.message.large[where] as TypedArray);
-    return { name, datatype, shape, data };
+    return location === PACKED
+      ? new array(this.message.packed, where, byteLength / array.BYTES_PER_ELEMENT)
+      : (this.message.large[where] as TypedArray);
   }
 }
 
@@ -142,15 +168,18 @@ export function encodeTasks(tasks: readonly RunTask[]): { message: WireMessage; 
   return writer.finish();
 }
 
-export function decodeTasks(message: WireMessage): RunTask[] {
+/** A task as a worker reads it: every input joined into one array. */
+export type DecodedTask = Omit<RunTask, 'inputs'> & { inputs: Tensor[] };
+
+export function decodeTasks(message: WireMessage): DecodedTask[] {
   const reader = new WireReader(message);
-  const tasks: RunTask[] = [];
+  const tasks: DecodedTask[] = [];
   for (let count = reader.number(); count > 0; count--) {
     const sessionKey = reader.string();
     const inputs: Tensor[] = [];
     for (let n = reader.number(); n > 0; n--) inputs.push(reader.tensor());
     const outputCount = reader.number();
-    const task: RunTask = { sessionKey, inputs };
+    const task: DecodedTask = { sessionKey, inputs };
     if (outputCount >= 0) {
       task.outputs = [];
       for (let n = outputCount; n > 0; n--) task.outputs.push(reader.string());
