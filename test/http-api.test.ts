@@ -652,4 +652,20 @@ describe('a temp repository served by `weir serve`: BYTES, and dynamic batching 
     expect(metricValue(text, 'weir_batch_size_requests_sum', labels)).toBe(3);
     expect(metricValue(text, 'weir_batch_size_requests_count', labels)).toBe(1);
   });
+
+  it('pooled request buffers are reused only after their request is answered: 3 rounds of 16 concurrent requests each get their own rows back', async () => {
+    const url = `${serving.base}/v2/models/wide/infer`;
+    for (let round = 0; round < 3; round++) {
+      const tensors = Array.from({ length: 16 }, (_, i) => randomFloats(1000 * round + i, WIDE, 1));
+      const replies = await Promise.all(
+        tensors.map((data) =>
+          postBinary(url, { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, WIDE], parameters: { binary_data_size: data.byteLength } }], parameters: { binary_data_output: true } }, [data]),
+        ),
+      );
+      for (const [i, reply] of replies.entries()) {
+        expect(reply.status).toBe(200);
+        expect(Buffer.compare(splitBinaryResponse(reply).binary.get('y') as Buffer, Buffer.from(tensors[i]!.buffer)), `round ${round}, request ${i}`).toBe(0);
+      }
+    }
+  });
 });

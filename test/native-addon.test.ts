@@ -524,6 +524,26 @@ describe('run', () => {
   });
 });
 
+describe('copyBytes', () => {
+  it('copies any source alignment into shared memory exactly', () => {
+    const target = new Uint8Array(new SharedArrayBuffer(64));
+    const source = Uint8Array.from({ length: 40 }, (_, i) => i + 1);
+    for (const offset of [0, 1, 3, 8]) {
+      target.fill(0);
+      addon.copyBytes(target, offset, source.slice(offset % 5).buffer);
+      expect(Array.from(target.subarray(offset, offset + 40 - (offset % 5)))).toEqual(Array.from(source.subarray(offset % 5)));
+      expect(target[offset + 40]).toBe(0);
+    }
+  });
+
+  it('refuses a copy that would not fit, naming the call', () => {
+    const error = thrown(() => addon.copyBytes(new Uint8Array(8), 4, new ArrayBuffer(5)));
+    expect(error.code).toBe('WEIR_BAD_ARGUMENT');
+    expect(error.message).toContain('copyBytes');
+    expect(thrown(() => addon.copyBytes(new Float32Array(4) as never, 0, new ArrayBuffer(4))).code).toBe('WEIR_BAD_ARGUMENT');
+  });
+});
+
 describe('inside a worker thread', () => {
   // Imports the compiled addon through its file URL, as the pool's worker does.
   const WORKER_SCRIPT = `

@@ -11,14 +11,20 @@
  * `borrow` is for a caller that copies what it keeps while it runs (a JSON
  * body parsed at once): a body that arrives in one chunk, as small ones do,
  * is then handed over in uWS's own memory, without a copy. `shared` reads a
- * body of declared length into shared memory, for tensors that the workers
- * then read where they are.
+ * body of declared length into pooled shared memory, for tensors that the
+ * workers then read where they are; the caller gives it back with
+ * `release` once its request is answered.
  *
  * Slow bodies are found by one sweep per reader rather than a timer per
  * request: a request costs two set operations instead of a timer.
  */
 import { WeirError } from '../errors.js';
+import { nativeAddon } from '../native/addon.js';
+import { SharedBufferPool } from '../tensors/shared-buffers.js';
 import { type Exchange, sendError } from './respond.js';
+
+/** memcpy: V8 copies into shared memory byte by byte unless source and target are aligned alike. */
+const copyBytes = (target: Uint8Array, offset: number, source: ArrayBuffer) => nativeAddon().copyBytes(target, offset, source);
 
 export interface BodyLimits {
   maxBodyBytes: number;
@@ -38,13 +44,21 @@ interface Reading {
   ex: Exchange;
   startedAt: number;
   received: number;
+  /** Forgets the body: the request failed or went away before it was read. */
+  dropped: () => void;
 }
 
 export class BodyReader {
   private readonly reading = new Set<Reading>();
   private sweeper: NodeJS.Timeout | null = null;
+  private readonly sharedBodies = new SharedBufferPool();
 
   constructor(private readonly limits: BodyLimits) {}
+
+  /** Gives back a body read with `shared`, once nothing refers to it any more. */
+  release(body: Uint8Array): void {
+    this.sharedBodies.release(body);
+  }
 
   /** Calls `onBody` with the whole body, or answers the error itself and never calls it. */
   read(ex: Exchange, contentLength: string, onBody: OnBody, { alignAt = 0, borrow = false, shared = false }: ReadOptions = {}): void {
@@ -55,18 +69,24 @@ export class BodyReader {
       return;
     }
     const pad = (8 - (Math.abs(alignAt) % 8)) % 8;
-    const state: Reading = { ex, startedAt: performance.now(), received: 0 };
-    this.watch(state);
     // With a declared length the chunks land in place; otherwise they are kept and joined at the end.
     let into: Uint8Array | null = null;
     let chunks: Uint8Array[] | null = null;
+    // A body that never reaches the caller goes back to the pool here.
+    const dropped = () => {
+      this.reading.delete(state);
+      if (into) this.release(into);
+    };
+    const state: Reading = { ex, startedAt: performance.now(), received: 0, dropped };
+    this.watch(state);
     const finish = (body: Uint8Array, borrowed: boolean) => {
       this.reading.delete(state);
+      ex.onAbort = null; // the body is the caller's now
       onBody(body, borrowed);
     };
     const receive = (chunk: ArrayBuffer, isLast: boolean) => {
       if (ex.done) {
-        this.reading.delete(state);
+        dropped();
         return;
       }
       const bytes = new Uint8Array(chunk);
@@ -80,8 +100,13 @@ export class BodyReader {
         return;
       }
       if (declared >= 0) {
-        into ??= new Uint8Array(shared ? new SharedArrayBuffer(pad + declared) : new ArrayBuffer(pad + declared));
-        into.set(bytes, pad + state.received);
+        if (shared) {
+          into ??= this.sharedBodies.take(pad + declared);
+          copyBytes(into, pad + state.received, chunk);
+        } else {
+          into ??= new Uint8Array(pad + declared);
+          into.set(bytes, pad + state.received);
+        }
       } else {
         (chunks ??= []).push(bytes.slice());
       }
@@ -89,7 +114,7 @@ export class BodyReader {
       if (!isLast) return;
       finish(into ? into.subarray(pad, pad + size) : join(chunks ?? [], pad, size), false);
     };
-    ex.onAbort = () => this.reading.delete(state);
+    ex.onAbort = dropped;
     ex.res.onData((chunk, isLast) => {
       try {
         receive(chunk, isLast);
@@ -129,7 +154,7 @@ export class BodyReader {
 
   /** The connection is dropped after these errors: the rest of the body is not wanted. */
   private fail(state: Reading, error: WeirError): void {
-    this.reading.delete(state);
+    state.dropped();
     sendError(state.ex, error, true);
   }
 }

@@ -8,7 +8,6 @@ import type { InferenceCore, InferResponse } from '../core/core.js';
 import { WeirError } from '../errors.js';
 import type { TypedArray } from '../tensors/datatypes.js';
 import { LARGE_JSON_BYTES, buffersOf } from '../workers/jobs.js';
-import { PACKED_TENSOR_LIMIT } from '../workers/wire.js';
 import { type BodyLimits, BodyReader } from './read-body.js';
 import { type Exchange, JSON_HEADERS, exchange, send, sendError, sendJson } from './respond.js';
 import { App, type HttpRequest, type HttpResponse, LISTEN_EXCLUSIVE_PORT, type ListenSocket, closeListenSocket, listenPort } from './uws.js';
@@ -32,6 +31,9 @@ export interface HttpServer {
 const EXTENSIONS = ['binary_tensor_data', 'model_configuration'];
 
 const HEADER_LENGTH = 'inference-header-content-length';
+
+/** Binary bodies from this size go to shared memory; copying smaller ones costs less than sharing them. */
+const SHARED_BODY_BYTES = 4096;
 
 /** Bytes of the outputs that will be written as JSON numbers rather than appended as binary. */
 function jsonOutputBytes(response: InferResponse, binaryOutputs: DecodedRequest['binaryOutputs']): number {
@@ -92,9 +94,9 @@ export function startHttpServer(core: InferenceCore, options: HttpServerOptions)
         const alignAt = Number.isSafeInteger(declared) ? (declared as number) : 0;
         // A JSON-only body is parsed at once, so it may be borrowed; binary tensors are viewed in place, so not those.
         const borrow = declared === undefined;
-        // Large binary tensors are read into shared memory, where the workers join them into their batch.
+        // Binary tensors are read into pooled shared memory: the workers read them there and join them into their batch.
         const contentLength = req.getHeader('content-length');
-        const shared = !borrow && Number(contentLength) > PACKED_TENSOR_LIMIT;
+        const shared = !borrow && Number(contentLength) >= SHARED_BODY_BYTES;
         bodies.read(ex, contentLength, (body, borrowed) => infer(ex, name, versionAsked, body, borrowed, declared), { alignAt, borrow, shared });
       } catch (error) {
         sendError(ex, error);
@@ -122,10 +124,11 @@ export function startHttpServer(core: InferenceCore, options: HttpServerOptions)
     try {
       decoded = decodeInferRequest(body, headerLength, model, version);
     } catch (error) {
+      bodies.release(body);
       refuse(ex, model, error);
       return;
     }
-    answer(ex, decoded);
+    answer(ex, decoded, body);
   }
 
   function refuse(ex: Exchange, model: string, error: unknown): void {
@@ -133,11 +136,21 @@ export function startHttpServer(core: InferenceCore, options: HttpServerOptions)
     sendError(ex, error);
   }
 
-  function answer(ex: Exchange, { request, binaryOutputs }: DecodedRequest): void {
-    if (ex.done) return; // the client left while its body was decoded
+  /** `body`: what the inputs may be views of; once answered, nothing refers to it and it is given back. */
+  function answer(ex: Exchange, { request, binaryOutputs }: DecodedRequest, body?: Uint8Array): void {
+    if (ex.done) {
+      if (body) bodies.release(body); // the client left while its body was decoded
+      return;
+    }
     core.infer(request).then(
-      (response) => respond(ex, response, binaryOutputs),
-      (error: unknown) => sendError(ex, error),
+      (response) => {
+        if (body) bodies.release(body);
+        respond(ex, response, binaryOutputs);
+      },
+      (error: unknown) => {
+        if (body) bodies.release(body);
+        sendError(ex, error);
+      },
     );
   }
 

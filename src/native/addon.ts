@@ -70,6 +70,11 @@ export interface NativeAddon {
   runBatchGroup(message: WireMessage, packLimit: number): WireMessage;
   sessions(): Array<{ key: string; modelPath: string; references: number }>;
   liveSessionCount(): number;
+  /**
+   * Copies `source` into `target` at `targetOffset` with memcpy: into shared
+   * memory, V8's own copy goes byte by byte unless both are aligned alike.
+   */
+  copyBytes(target: Uint8Array, targetOffset: number, source: ArrayBuffer): void;
 }
 
 /** The binding as the C++ exports it; NativeAddon wraps the parts whose shape differs. */
@@ -110,6 +115,7 @@ function wrap(binding: Binding): NativeAddon {
     sessions: () => binding.sessions(),
     liveSessionCount: () => binding.liveSessionCount(),
     runBatchGroup: (message, packLimit) => binding.runBatchGroup(message, packLimit),
+    copyBytes: (target, targetOffset, source) => binding.copyBytes(target, targetOffset, source),
     run(key, inputs, outputNames) {
       const flat = binding.run(key, inputs, outputNames);
       const outputs: Tensor[] = [];
