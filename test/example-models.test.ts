@@ -12,7 +12,7 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { InferenceCore, type Tensor } from '../dist/index.js';
-import { buildExampleRepository, cnnWeights, tabularWeights, treeProbabilities } from '../scripts/build-models.mjs';
+import { buildExampleRepository, cnnConvolutions, cnnWeights, tabularWeights, treeProbabilities } from '../scripts/build-models.mjs';
 import { seededRandom } from '../scripts/onnx-builder.mjs';
 import { EXAMPLE_REPOSITORY } from './helpers/repository.js';
 
@@ -205,11 +205,11 @@ describe('no_batch', () => {
 });
 
 describe('cnn', () => {
-  /** Conv(3x3, pad 1) → Relu → MaxPool(2x2) twice, Flatten, Gemm(transB) → Softmax, in float64. */
+  /** Each convolution Conv(3x3, pad 1) → Relu, a MaxPool(2x2) after every second one, Flatten, Gemm(transB) → Softmax, in float64. */
   function reference(image: Float32Array): number[] {
     const w = cnnWeights();
-    const convReluPool = (input: Float64Array, cin: number, size: number, weights: Float32Array, bias: Float32Array, cout: number) => {
-      const conv = new Float64Array(cout * size * size);
+    const convRelu = (input: Float64Array, cin: number, size: number, weights: Float32Array, bias: Float32Array, cout: number) => {
+      const out = new Float64Array(cout * size * size);
       for (let o = 0; o < cout; o++) {
         for (let y = 0; y < size; y++) {
           for (let xx = 0; xx < size; xx++) {
@@ -225,28 +225,35 @@ describe('cnn', () => {
                 }
               }
             }
-            conv[(o * size + y) * size + xx] = Math.max(0, sum);
+            out[(o * size + y) * size + xx] = Math.max(0, sum);
           }
         }
       }
+      return out;
+    };
+    const maxPool = (input: Float64Array, channels: number, size: number) => {
       const half = size / 2;
-      const pooled = new Float64Array(cout * half * half);
-      for (let o = 0; o < cout; o++) {
+      const pooled = new Float64Array(channels * half * half);
+      for (let o = 0; o < channels; o++) {
         for (let y = 0; y < half; y++) {
           for (let xx = 0; xx < half; xx++) {
-            const at = (dy: number, dx: number) => conv[(o * size + 2 * y + dy) * size + 2 * xx + dx] as number;
+            const at = (dy: number, dx: number) => input[(o * size + 2 * y + dy) * size + 2 * xx + dx] as number;
             pooled[(o * half + y) * half + xx] = Math.max(at(0, 0), at(0, 1), at(1, 0), at(1, 1));
           }
         }
       }
       return pooled;
     };
-    const p1 = convReluPool(Float64Array.from(image), 3, 32, w.w1, w.b1, 16);
-    const p2 = convReluPool(p1, 16, 16, w.w2, w.b2, 32);
+    let features = Float64Array.from(image);
+    (cnnConvolutions() as Array<[number, number, number]>).forEach(([cin, cout, size], i) => {
+      const { w: weights, b: bias } = w.convolutions[i] as { w: Float32Array; b: Float32Array };
+      features = convRelu(features, cin, size, weights, bias, cout);
+      if (i % 2 === 1) features = maxPool(features, cout, size);
+    });
     const logits: number[] = [];
     for (let k = 0; k < 10; k++) {
-      let sum = w.b3[k] as number;
-      for (let i = 0; i < 2048; i++) sum += (p2[i] as number) * (w.w3[k * 2048 + i] as number);
+      let sum = w.classifier.b[k] as number;
+      for (let i = 0; i < features.length; i++) sum += (features[i] as number) * (w.classifier.w[k * features.length + i] as number);
       logits.push(sum);
     }
     return softmax(logits);
