@@ -130,7 +130,11 @@ export class WorkerPool {
   }
 
   private onMessage(slot: Slot, message: WorkerMessage): void {
-    if (message.kind === 'ready') {
+    if (!('kind' in message)) {
+      const group = slot.group ?? [];
+      slot.group = null;
+      decodeReplies(message).forEach((reply, i) => settle(group[i] as PendingBatch, reply));
+    } else if (message.kind === 'ready') {
       slot.ready = true;
       slot.failedStarts = 0;
     } else if (message.kind === 'job-done' || message.kind === 'job-failed') {
@@ -139,14 +143,11 @@ export class WorkerPool {
       if (message.kind === 'job-done') job?.resolve(message.output);
       else job?.reject(new WeirError(isErrorCode(message.code) ? message.code : 'WEIR_INTERNAL', message.message));
     } else {
+      // The group failed as a whole.
       const group = slot.group ?? [];
       slot.group = null;
-      if (message.kind === 'replies') {
-        decodeReplies(message.message).forEach((reply, i) => settle(group[i] as PendingBatch, reply));
-      } else {
-        const code: ErrorCode = isErrorCode(message.code) ? message.code : 'WEIR_INTERNAL';
-        for (const pending of group) pending.reject(new WeirError(code, message.message));
-      }
+      const code: ErrorCode = isErrorCode(message.code) ? message.code : 'WEIR_INTERNAL';
+      for (const pending of group) pending.reject(new WeirError(code, message.message));
     }
     this.scheduleDispatch();
   }
@@ -273,14 +274,13 @@ export class WorkerPool {
 function malformedField(task: RunTask): string | null {
   if (typeof task?.sessionKey !== 'string') return 'sessionKey must be a string';
   if (!Array.isArray(task.inputs)) return 'inputs must be an array of tensors';
-  for (const [i, input] of task.inputs.entries()) {
+  for (let i = 0; i < task.inputs.length; i++) {
+    const input = task.inputs[i];
     if (typeof input?.name !== 'string') return `inputs[${i}].name must be a string`;
     if (!isDataType(input.datatype)) return `inputs[${i}].datatype must be a V2 datatype, got ${String(input.datatype)}`;
-    if (!Array.isArray(input.shape) || !input.shape.every((d) => Number.isInteger(d) && d >= 0)) {
-      return `inputs[${i}].shape must be an array of non-negative integers`;
-    }
-    const parts = ArrayBuffer.isView(input.data) ? [input.data] : input.data;
-    if (!Array.isArray(parts) || parts.length === 0 || !parts.every((part) => ArrayBuffer.isView(part) && !(part instanceof DataView))) {
+    if (!Array.isArray(input.shape) || !input.shape.every(isDimension)) return `inputs[${i}].shape must be an array of non-negative integers`;
+    const { data } = input;
+    if (!(isTypedArray(data) || (Array.isArray(data) && data.length > 0 && data.every(isTypedArray)))) {
       return `inputs[${i}].data must be a TypedArray, or a non-empty array of them`;
     }
   }
@@ -289,6 +289,9 @@ function malformedField(task: RunTask): string | null {
   }
   return null;
 }
+
+const isDimension = (d: unknown): boolean => Number.isInteger(d) && (d as number) >= 0;
+const isTypedArray = (value: unknown): boolean => ArrayBuffer.isView(value) && !(value instanceof DataView);
 
 /**
  * Encodes a group; a batch that cannot be encoded (a malformed tensor handed

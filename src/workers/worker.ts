@@ -12,10 +12,10 @@ import { nativeAddon } from '../native/addon.js';
 import { JOBS, type JobName } from './jobs.js';
 import { PACKED_TENSOR_LIMIT, type WireMessage, transfersOf } from './wire.js';
 
-/** What a worker posts to the pool. */
+/** What a worker posts to the pool: a group's replies go as the bare wire message, the rest say their kind. */
 export type WorkerMessage =
+  | WireMessage
   | { kind: 'ready' }
-  | { kind: 'replies'; message: WireMessage }
   | { kind: 'failed'; code: string; message: string }
   | { kind: 'job-done'; output: unknown }
   | { kind: 'job-failed'; code: string; message: string };
@@ -45,7 +45,7 @@ function runGroup(group: WireMessage): void {
     port.postMessage({ kind: 'failed', code, message } satisfies WorkerMessage);
     return;
   }
-  port.postMessage({ kind: 'replies', message: reply } satisfies WorkerMessage, transfersOf(reply));
+  port.postMessage(reply satisfies WorkerMessage, transfersOf(reply));
 }
 
 function runJob({ name, input }: JobMessage): void {
