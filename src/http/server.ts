@@ -6,8 +6,8 @@
  */
 import type { InferenceCore, InferResponse } from '../core/core.js';
 import { WeirError } from '../errors.js';
-import type { TypedArray } from '../tensors/datatypes.js';
-import { LARGE_JSON_BYTES, buffersOf } from '../workers/jobs.js';
+import { type TypedArray, buffersOf } from '../tensors/datatypes.js';
+import { LARGE_JSON_BYTES } from '../workers/jobs.js';
 import { type BodyLimits, BodyReader } from './read-body.js';
 import { type Exchange, JSON_HEADERS, exchange, send, sendError, sendJson } from './respond.js';
 import { App, type HttpRequest, type HttpResponse, LISTEN_EXCLUSIVE_PORT, type ListenSocket, closeListenSocket, listenPort } from './uws.js';

@@ -61,6 +61,13 @@ export function elementCount(shape: readonly number[]): number {
   return count;
 }
 
+/** Each distinct ArrayBuffer behind `arrays` once, to transfer (shared memory is shared, not moved). */
+export function buffersOf(arrays: readonly TypedArray[]): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const array of arrays) if (array.buffer instanceof ArrayBuffer) buffers.add(array.buffer);
+  return [...buffers];
+}
+
 /** One array holding `parts` back to back (BYTES parts join as their bytes do). */
 export function joinParts(datatype: DataType, parts: readonly TypedArray[]): TypedArray {
   const bytes = parts.reduce((sum, part) => sum + part.byteLength, 0);

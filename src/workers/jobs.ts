@@ -7,7 +7,7 @@
  */
 import type { InferResponse } from '../core/core.js';
 import { type DecodedRequest, type EncodedResponse, decodeInferRequest, encodeInferResponse } from '../http/v2-codec.js';
-import type { TypedArray } from '../tensors/datatypes.js';
+import { buffersOf } from '../tensors/datatypes.js';
 
 /** JSON bodies and JSON-encoded outputs larger than this are handled in a worker. */
 export const LARGE_JSON_BYTES = 64 * 1024;
@@ -36,10 +36,3 @@ export const JOBS = {
 export type JobName = keyof typeof JOBS;
 export type JobInput<N extends JobName> = Parameters<(typeof JOBS)[N]>[0];
 export type JobOutput<N extends JobName> = ReturnType<(typeof JOBS)[N]>['output'];
-
-/** Each distinct ArrayBuffer behind `arrays` once (shared memory is shared, not moved). */
-export function buffersOf(arrays: readonly TypedArray[]): ArrayBuffer[] {
-  const buffers = new Set<ArrayBuffer>();
-  for (const array of arrays) if (array.buffer instanceof ArrayBuffer) buffers.add(array.buffer);
-  return [...buffers];
-}

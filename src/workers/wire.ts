@@ -10,7 +10,7 @@
  * more than moving them.
  */
 import type { ErrorCode } from '../errors.js';
-import { DATATYPES, type DataType, type TypedArray, joinParts } from '../tensors/datatypes.js';
+import { DATATYPES, type DataType, type TypedArray, buffersOf, joinParts } from '../tensors/datatypes.js';
 import type { Tensor } from '../tensors/tensor.js';
 import type { BatchInput, RunReply, RunTask } from './task.js';
 
@@ -147,12 +147,9 @@ class WireReader {
  * copying a small one.
  */
 export function transfersOf(message: WireMessage): ArrayBuffer[] {
-  const transfers = new Set<ArrayBuffer>();
-  if (message.packed.byteLength > PACKED_TENSOR_LIMIT) transfers.add(message.packed);
-  for (const data of message.large) {
-    if (data.buffer instanceof ArrayBuffer) transfers.add(data.buffer);
-  }
-  return [...transfers];
+  const transfers = buffersOf(message.large);
+  if (message.packed.byteLength > PACKED_TENSOR_LIMIT) transfers.push(message.packed);
+  return transfers;
 }
 
 export function encodeTasks(tasks: readonly RunTask[]): { message: WireMessage; transferList: ArrayBuffer[] } {
