@@ -38,4 +38,11 @@ describe('SharedBufferPool', () => {
     for (const view of lent) pool.release(view);
     expect(pool.retainedBytes).toBe(8192);
   });
+
+  it('does not keep a buffer larger than maxKeptBuffer', () => {
+    const pool = new SharedBufferPool({ maxKeptBuffer: 8192 });
+    pool.release(pool.take(8192));
+    pool.release(pool.take(8193));
+    expect(pool.retainedBytes).toBe(8192);
+  });
 });

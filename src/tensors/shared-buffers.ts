@@ -6,15 +6,18 @@
  * otherwise drives V8 into a full garbage collection every few dozen
  * megabytes of ArrayBuffers.
  *
- * Buffers come in power-of-two size classes; each class keeps a bounded
- * number of free buffers. A buffer is lent once at a time: releasing one
- * that is not lent (twice, or never taken) does nothing.
+ * Buffers come in power-of-two size classes. Free buffers are kept up to a
+ * total, and only up to a size: one huge request must not pin its memory
+ * for good. A buffer is lent once at a time: releasing one that is not lent
+ * (twice, or never taken) does nothing.
  */
 const SMALLEST_CLASS = 4096;
 
 export interface SharedBufferPoolOptions {
-  /** Free bytes kept for reuse, over all classes. */
+  /** Free bytes kept for reuse, over all classes (default 64 MiB). */
   maxFreeBytes?: number;
+  /** Larger buffers are lent but not kept once released (default 4 MiB). */
+  maxKeptBuffer?: number;
 }
 
 export class SharedBufferPool {
@@ -22,9 +25,11 @@ export class SharedBufferPool {
   private readonly lent = new WeakSet<SharedArrayBuffer>();
   private freeBytes = 0;
   private readonly maxFreeBytes: number;
+  private readonly maxKeptBuffer: number;
 
   constructor(options: SharedBufferPoolOptions = {}) {
     this.maxFreeBytes = options.maxFreeBytes ?? 64 * 1024 * 1024;
+    this.maxKeptBuffer = options.maxKeptBuffer ?? 4 * 1024 * 1024;
   }
 
   /** `bytes` bytes of shared memory (contents undefined) until `release`. */
@@ -42,7 +47,7 @@ export class SharedBufferPool {
     const buffer = view.buffer;
     if (!(buffer instanceof SharedArrayBuffer) || !this.lent.has(buffer)) return;
     this.lent.delete(buffer);
-    if (this.freeBytes + buffer.byteLength > this.maxFreeBytes) return;
+    if (buffer.byteLength > this.maxKeptBuffer || this.freeBytes + buffer.byteLength > this.maxFreeBytes) return;
     let list = this.free.get(buffer.byteLength);
     if (!list) this.free.set(buffer.byteLength, (list = []));
     list.push(buffer);
