@@ -34,7 +34,8 @@ export class SharedBufferPool {
 
   /** `bytes` bytes of shared memory (contents undefined) until `release`. */
   take(bytes: number): Uint8Array {
-    const size = classOf(bytes);
+    // Buffers too large to keep are never reused: no rounding up for them.
+    const size = bytes > this.maxKeptBuffer ? bytes : classOf(bytes);
     let buffer = this.free.get(size)?.pop();
     if (buffer) this.freeBytes -= size;
     else buffer = new SharedArrayBuffer(size);
