@@ -10,7 +10,7 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { InferenceCore } from '../dist/index.js';
-import { identityModel } from '../scripts/onnx-builder.mjs';
+import { buildModel, identityModel, node, valueInfo } from '../scripts/onnx-builder.mjs';
 import { type Listening, RawClient, binaryBody, listen, postHead, postJson } from './helpers/http.js';
 import { heavyRequest, heavyRowModel, runningBatchesOf, versionOne } from './helpers/http-models.js';
 import { makeRepository, removeRepository } from './helpers/repository.js';
@@ -31,6 +31,15 @@ beforeAll(async () => {
     // One request per batch, one batch at a time (workers: 1), one request waiting.
     slow: { config: { max_batch_size: 1, dynamic_batching: { max_queue_size: 1 } }, versions: { 1: heavyRowModel() } },
     identity: { versions: { 1: identityModel('FP32', ['N', 'M']) } },
+    twin: {
+      versions: {
+        1: buildModel({
+          inputs: [valueInfo('x', 'FP32', ['N', 'M'])],
+          outputs: [valueInfo('same', 'FP32', ['N', 'M']), valueInfo('negated', 'FP32', ['N', 'M'])],
+          nodes: [node('Identity', ['x'], ['same']), node('Neg', ['x'], ['negated'])],
+        }),
+      },
+    },
   });
   core = await InferenceCore.start({ modelRepository: repository, workers: 1 });
   big = await listen(core, { maxBodyBytes: 80 * MIB, bodyTimeoutMs: 30_000 });
@@ -181,6 +190,32 @@ describe('slow and vanishing clients', () => {
   });
 });
 
+/** POSTs a binary body and reads nothing of the answer for a second: the socket fills and the server must wait for it to drain. */
+function postReadSlowly(path: string, body: Buffer, headerLength: number): Promise<{ status: number; headers: http.IncomingHttpHeaders; received: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      {
+        host: '127.0.0.1',
+        port: big.port,
+        path,
+        method: 'POST',
+        agent: false,
+        headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': body.byteLength, 'Inference-Header-Content-Length': headerLength },
+      },
+      (response) => {
+        response.pause();
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, received: Buffer.concat(chunks) }));
+        response.on('error', reject);
+        setTimeout(() => response.resume(), 1000);
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
 describe('backpressure', () => {
   it('a 64 MiB binary response read slowly arrives complete and correct', async () => {
     const count = (64 * MIB) / 4;
@@ -195,29 +230,7 @@ describe('backpressure', () => {
       [input],
     );
 
-    const { status, headers, received } = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; received: Buffer }>((resolve, reject) => {
-      const request = http.request(
-        {
-          host: '127.0.0.1',
-          port: big.port,
-          path: '/v2/models/identity/infer',
-          method: 'POST',
-          agent: false,
-          headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': body.byteLength, 'Inference-Header-Content-Length': headerLength },
-        },
-        (response) => {
-          // Read nothing for a while: the socket fills and the server must wait for it to drain.
-          response.pause();
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, received: Buffer.concat(chunks) }));
-          response.on('error', reject);
-          setTimeout(() => response.resume(), 1000);
-        },
-      );
-      request.on('error', reject);
-      request.end(body);
-    });
+    const { status, headers, received } = await postReadSlowly('/v2/models/identity/infer', body, headerLength);
 
     expect(status).toBe(200);
     const jsonLength = Number(headers['inference-header-content-length']);
@@ -229,6 +242,27 @@ describe('backpressure', () => {
       outputs: [{ name: 'y', datatype: 'FP32', shape: [1, count], parameters: { binary_data_size: expected.byteLength } }],
     });
     expect(received.subarray(jsonLength).equals(expected)).toBe(true);
+    await expectServing();
+  });
+
+  it('two large binary outputs read slowly arrive one after the other, each complete', async () => {
+    const count = (16 * MIB) / 4;
+    const input = new Float32Array(count);
+    for (let i = 0; i < count; i++) input[i] = (i % 65_537) + 0.25;
+    const { body, headerLength } = binaryBody(
+      { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, count], parameters: { binary_data_size: input.byteLength } }], parameters: { binary_data_output: true } },
+      [input],
+    );
+    const { status, headers, received } = await postReadSlowly('/v2/models/twin/infer', body, headerLength);
+
+    expect(status).toBe(200);
+    const jsonLength = Number(headers['inference-header-content-length']);
+    expect(received.byteLength).toBe(jsonLength + 2 * input.byteLength);
+    const { outputs } = JSON.parse(received.subarray(0, jsonLength).toString('utf8'));
+    expect(outputs.map((o: { name: string }) => o.name)).toEqual(['same', 'negated']);
+    const negated = Float32Array.from(input, (v) => -v);
+    expect(received.subarray(jsonLength, jsonLength + input.byteLength).equals(Buffer.from(input.buffer))).toBe(true);
+    expect(received.subarray(jsonLength + input.byteLength).equals(Buffer.from(negated.buffer))).toBe(true);
     await expectServing();
   });
 });

@@ -62,19 +62,19 @@ describe('the V2 binary tensor extension', () => {
       },
       new Set(['a']),
     );
-    const body = encoded.body as Uint8Array;
-    const header = JSON.parse(Buffer.from(body.subarray(0, encoded.headerLength)).toString());
-    expect(header.outputs).toEqual([
+    expect(JSON.parse(encoded.json).outputs).toEqual([
       { name: 'a', datatype: 'FP32', shape: [2], parameters: { binary_data_size: 8 } },
       { name: 'b', datatype: 'INT64', shape: [1], data: [7] },
     ]);
-    expect(Array.from(new Float32Array(body.slice(encoded.headerLength).buffer))).toEqual([1, 2]);
+    // The binary output is the tensor itself, to be written after the JSON: not a copy.
+    expect(encoded.binary).toHaveLength(1);
+    expect(Array.from(encoded.binary[0] as Float32Array)).toEqual([1, 2]);
   });
 });
 
 describe('JSON outputs', () => {
   const encode = (outputs: Parameters<typeof encodeInferResponse>[0]['outputs'], id?: string) =>
-    JSON.parse(encodeInferResponse({ model_name: 'm "quoted"', model_version: '3', computeNs: 0, outputs, ...(id !== undefined && { id }) }, new Set()).body as string);
+    JSON.parse(encodeInferResponse({ model_name: 'm "quoted"', model_version: '3', computeNs: 0, outputs, ...(id !== undefined && { id }) }, new Set()).json);
 
   it('writes the same JSON an object graph would, for every datatype', () => {
     const outputs = [
@@ -108,7 +108,7 @@ describe('JSON outputs', () => {
     const raw = encodeInferResponse(
       { model_name: 'm', model_version: '1', computeNs: 0, outputs: [{ name: 'i', datatype: 'INT64', shape: [1], data: BigInt64Array.of(2n ** 62n + 1n) }] },
       new Set(),
-    ).body as string;
+    ).json;
     expect(raw).toContain(`"data":[${2n ** 62n + 1n}]`);
   });
 });

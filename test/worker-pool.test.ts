@@ -378,12 +378,21 @@ describe('jobs besides inference (workers/jobs.ts)', () => {
     expect(error.message).toContain('inputs[0].data[0]: expected a number for FP32, got "one"');
   });
 
-  it('encodes a response in a worker, as bytes', async () => {
-    const response = { model_name: 'm', model_version: '2', computeNs: 1, outputs: [{ name: 'y', datatype: 'FP32' as const, shape: [2], data: Float32Array.of(0.5, -1) }] };
-    const encoded = await pool.runJob('encodeV2Response', { response, binaryOutputs: new Set<string>() });
-    expect(JSON.parse(Buffer.from(encoded.body as Uint8Array).toString('utf8'))).toEqual({
-      model_name: 'm', model_version: '2', outputs: [{ name: 'y', datatype: 'FP32', shape: [2], data: [0.5, -1] }],
+  it('encodes a response in a worker: its JSON as bytes, its binary outputs moved back', async () => {
+    const outputs = [
+      { name: 'y', datatype: 'FP32' as const, shape: [2], data: Float32Array.of(0.5, -1) },
+      { name: 'z', datatype: 'INT32' as const, shape: [1], data: Int32Array.of(7) },
+    ];
+    const encoded = await pool.runJob('encodeV2Response', { response: { model_name: 'm', model_version: '2', computeNs: 1, outputs }, binaryOutputs: new Set(['z']) });
+    expect(JSON.parse(Buffer.from(encoded.json).toString('utf8'))).toEqual({
+      model_name: 'm',
+      model_version: '2',
+      outputs: [
+        { name: 'y', datatype: 'FP32', shape: [2], data: [0.5, -1] },
+        { name: 'z', datatype: 'INT32', shape: [1], parameters: { binary_data_size: 4 } },
+      ],
     });
+    expect(encoded.binary).toEqual([Int32Array.of(7)]);
   });
 
   it('a job whose worker dies rejects with WEIR_WORKER_EXITED, and a closing pool refuses the jobs waiting', async () => {

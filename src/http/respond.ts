@@ -38,8 +38,13 @@ export type Headers = Readonly<Record<string, string>>;
 
 export const JSON_HEADERS: Headers = Object.freeze({ 'Content-Type': 'application/json' });
 
-/** `closeConnection`: drop the connection after this response (a client that misbehaved). */
-export function send(ex: Exchange, status: number, body: string | Uint8Array, headers: Headers = {}, closeConnection = false): void {
+/**
+ * Sends a response once. A body in parts (a JSON header and binary tensors,
+ * say) is written part after part from where each lies, with no joined
+ * copy. `closeConnection`: drop the connection after this response (a
+ * client that misbehaved).
+ */
+export function send(ex: Exchange, status: number, body: string | Uint8Array | readonly Uint8Array[], headers: Headers = {}, closeConnection = false): void {
   if (ex.done) return;
   ex.done = true;
   const { res } = ex;
@@ -50,15 +55,26 @@ export function send(ex: Exchange, status: number, body: string | Uint8Array, he
       res.end(body, closeConnection);
       return;
     }
-    // Large bodies go out as the socket drains.
-    const start = res.getWriteOffset();
-    const [ok, done] = res.tryEnd(body, body.byteLength);
-    if (!ok && !done) {
-      res.onWritable((offset) => {
-        const [sent] = res.tryEnd(body.subarray(offset - start), body.byteLength);
-        return sent;
-      });
+    const parts = ArrayBuffer.isView(body) ? [body] : body;
+    const total = parts.reduce((sum, part) => sum + part.byteLength, 0);
+    if (total === 0) {
+      res.end(undefined, closeConnection);
+      return;
     }
+    // Large bodies go out as the socket drains: each call resumes where the socket stopped taking bytes.
+    let index = 0;
+    let partStart = res.getWriteOffset();
+    const writeMore = (): boolean => {
+      for (; index < parts.length; index++) {
+        const part = parts[index] as Uint8Array;
+        const [ok, done] = res.tryEnd(part.subarray(res.getWriteOffset() - partStart), total);
+        if (done) return true;
+        if (!ok) return false;
+        partStart += part.byteLength;
+      }
+      return true;
+    };
+    if (!writeMore()) res.onWritable(writeMore);
   });
 }
 

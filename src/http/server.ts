@@ -11,7 +11,7 @@ import { LARGE_JSON_BYTES } from '../workers/jobs.js';
 import { type BodyLimits, BodyReader } from './read-body.js';
 import { type Exchange, JSON_HEADERS, exchange, send, sendError, sendJson } from './respond.js';
 import { App, type HttpRequest, type HttpResponse, LISTEN_EXCLUSIVE_PORT, type ListenSocket, closeListenSocket, listenPort } from './uws.js';
-import { type DecodedRequest, type EncodedResponse, decodeInferRequest, encodeInferResponse } from './v2-codec.js';
+import { type DecodedRequest, decodeInferRequest, encodeInferResponse } from './v2-codec.js';
 
 export interface HttpServerOptions extends BodyLimits {
   host: string;
@@ -169,12 +169,15 @@ export function startHttpServer(core: InferenceCore, options: HttpServerOptions)
     );
   }
 
-  function sendEncoded(ex: Exchange, encoded: EncodedResponse): void {
-    const headers =
-      encoded.headerLength === undefined
-        ? JSON_HEADERS
-        : { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(encoded.headerLength) };
-    send(ex, 200, encoded.body, headers);
+  /** JSON alone, or Triton's binary layout: the JSON, then each binary output from where it lies. */
+  function sendEncoded(ex: Exchange, { json, binary }: { json: string | Uint8Array; binary: readonly TypedArray[] }): void {
+    if (binary.length === 0) {
+      send(ex, 200, typeof json === 'string' ? json : [json], JSON_HEADERS);
+      return;
+    }
+    const header = typeof json === 'string' ? Buffer.from(json, 'utf8') : json;
+    const parts = [header, ...binary.map((data) => new Uint8Array(data.buffer, data.byteOffset, data.byteLength))];
+    send(ex, 200, parts, { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(header.byteLength) });
   }
 
   return new Promise((resolve, reject) => {

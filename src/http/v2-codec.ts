@@ -18,9 +18,10 @@ export interface DecodedRequest {
 }
 
 export interface EncodedResponse {
-  body: Uint8Array | string;
-  /** Set when the body carries binary outputs after its JSON header. */
-  headerLength?: number;
+  /** The JSON part of the body (all of it when no output is binary). */
+  json: string;
+  /** The outputs sent as binary, in order, to follow the JSON: views, not copies. */
+  binary: TypedArray[];
 }
 
 type Json = Record<string, unknown>;
@@ -121,11 +122,12 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
 }
 
 /**
- * Encodes a response: JSON, with binary outputs appended after it when asked
- * for. The JSON is written as text directly (no object graph to stringify).
+ * Encodes a response: its JSON, written as text directly (no object graph to
+ * stringify), and the outputs asked for as binary, which follow the JSON in
+ * the body (Inference-Header-Content-Length gives the JSON's length).
  */
 export function encodeInferResponse(response: InferResponse, binaryOutputs: Set<string> | 'all'): EncodedResponse {
-  let binary: TypedArray[] | null = null;
+  const binary: TypedArray[] = [];
   let json = `{"model_name":${JSON.stringify(response.model_name)},"model_version":${JSON.stringify(response.model_version)}`;
   if (response.id !== undefined) json += `,"id":${JSON.stringify(response.id)}`;
   json += ',"outputs":[';
@@ -135,21 +137,10 @@ export function encodeInferResponse(response: InferResponse, binaryOutputs: Set<
     json += `{"name":${JSON.stringify(name)},"datatype":"${datatype}","shape":[${shape.join(',')}],`;
     if (binaryOutputs === 'all' || binaryOutputs.has(name)) {
       json += `"parameters":{"binary_data_size":${data.byteLength}}}`;
-      (binary ??= []).push(data);
+      binary.push(data);
     } else {
       json += `"data":${toJsonText(datatype, data)}}`;
     }
   }
-  json += ']}';
-  if (!binary) return { body: json };
-
-  const header = Buffer.from(json, 'utf8');
-  const body = new Uint8Array(header.byteLength + binary.reduce((n, data) => n + data.byteLength, 0));
-  body.set(header, 0);
-  let offset = header.byteLength;
-  for (const data of binary) {
-    body.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), offset);
-    offset += data.byteLength;
-  }
-  return { body, headerLength: header.byteLength };
+  return { json: `${json}]}`, binary };
 }

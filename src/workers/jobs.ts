@@ -6,8 +6,8 @@
  * names the buffers of its output, which move back instead of being copied.
  */
 import type { InferResponse } from '../core/core.js';
-import { type DecodedRequest, type EncodedResponse, decodeInferRequest, encodeInferResponse } from '../http/v2-codec.js';
-import { buffersOf } from '../tensors/datatypes.js';
+import { type DecodedRequest, decodeInferRequest, encodeInferResponse } from '../http/v2-codec.js';
+import { type TypedArray, buffersOf } from '../tensors/datatypes.js';
 
 /** JSON bodies and JSON-encoded outputs larger than this are handled in a worker. */
 export const LARGE_JSON_BYTES = 64 * 1024;
@@ -25,11 +25,11 @@ export const JOBS = {
     return { output: decoded, transfer: buffersOf(decoded.request.inputs.map((tensor) => tensor.data)) };
   },
 
-  /** A response → its V2 body as bytes (JSON, with any binary outputs after it). */
-  encodeV2Response(input: { response: InferResponse; binaryOutputs: Set<string> | 'all' }): JobResult<EncodedResponse> {
-    const encoded = encodeInferResponse(input.response, input.binaryOutputs);
-    const body = typeof encoded.body === 'string' ? new TextEncoder().encode(encoded.body) : encoded.body;
-    return { output: { ...encoded, body }, transfer: buffersOf([body]) };
+  /** A response → its JSON as UTF-8 bytes, and its binary outputs (moved back as they came). */
+  encodeV2Response(input: { response: InferResponse; binaryOutputs: Set<string> | 'all' }): JobResult<{ json: Uint8Array; binary: TypedArray[] }> {
+    const { json, binary } = encodeInferResponse(input.response, input.binaryOutputs);
+    const bytes = new TextEncoder().encode(json);
+    return { output: { json: bytes, binary }, transfer: buffersOf([bytes, ...binary]) };
   },
 } as const;
 
