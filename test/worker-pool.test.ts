@@ -416,4 +416,24 @@ describe('jobs besides inference (workers/jobs.ts)', () => {
       await own.close().catch(() => {});
     }
   });
+
+  it('refuses jobs past 16 waiting (WEIR_QUEUE_FULL), and serves waiting jobs and batches in turn', async () => {
+    const own = new WorkerPool({ workers: 1 });
+    try {
+      await own.run({ sessionKey: TABULAR, inputs: [features(randomFloats(1, 32))] });
+      const busy = own.run({ sessionKey: SLOW, inputs: [slowBatch(1000)] });
+      await pause(50);
+      const order: string[] = [];
+      const body = () => new TextEncoder().encode('{"inputs": []}');
+      const jobs = Array.from({ length: 16 }, (_, i) => own.runJob('decodeV2Json', { body: body(), model: 'm' }).then(() => order.push(`job${i}`)));
+      const refused = await rejected(own.runJob('decodeV2Json', { body: body(), model: 'm' }));
+      expect(refused.code).toBe('WEIR_QUEUE_FULL');
+      const batches = [0, 1].map((i) => own.run({ sessionKey: TABULAR, inputs: [features(randomFloats(2 + i, 32))] }).then(() => order.push(`batch${i}`)));
+      await within(20_000, 'the slow batch, the jobs and the batches', Promise.all([busy, ...jobs, ...batches]));
+      // The batches waiting (sent as one group) did not wait behind all 16 jobs.
+      expect(order.indexOf('batch0')).toBeLessThan(3);
+    } finally {
+      await own.close().catch(() => {});
+    }
+  });
 });

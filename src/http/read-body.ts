@@ -72,10 +72,12 @@ export class BodyReader {
     // With a declared length the chunks land in place; otherwise they are kept and joined at the end.
     let into: Uint8Array | null = null;
     let chunks: Uint8Array[] | null = null;
-    // A body that never reaches the caller goes back to the pool here.
+    // A body that never reaches the caller goes back to the pool here, once:
+    // chunks may still arrive after a failure, and by then another request may hold the buffer.
     const dropped = () => {
       this.reading.delete(state);
       if (into) this.release(into);
+      into = null;
     };
     const state: Reading = { ex, startedAt: performance.now(), received: 0, dropped };
     this.watch(state);
@@ -125,12 +127,6 @@ export class BodyReader {
     });
   }
 
-  /** Stops the sweep (bodies still arriving are no longer timed). */
-  close(): void {
-    if (this.sweeper) clearInterval(this.sweeper);
-    this.sweeper = null;
-  }
-
   private watch(state: Reading): void {
     this.reading.add(state);
     if (this.sweeper) return;
@@ -139,9 +135,11 @@ export class BodyReader {
     this.sweeper.unref();
   }
 
+  /** Runs while bodies are arriving; stops itself when none are. */
   private sweep(): void {
     if (this.reading.size === 0) {
-      this.close();
+      if (this.sweeper) clearInterval(this.sweeper);
+      this.sweeper = null;
       return;
     }
     const { bodyTimeoutMs } = this.limits;
@@ -155,6 +153,7 @@ export class BodyReader {
   /** The connection is dropped after these errors: the rest of the body is not wanted. */
   private fail(state: Reading, error: WeirError): void {
     state.dropped();
+    state.ex.onAbort = null;
     sendError(state.ex, error, true);
   }
 }

@@ -142,16 +142,18 @@ export function startHttpServer(core: InferenceCore, options: HttpServerOptions)
       if (body) bodies.release(body); // the client left while its body was decoded
       return;
     }
-    core.infer(request).then(
-      (response) => {
-        if (body) bodies.release(body);
-        respond(ex, response, binaryOutputs);
-      },
-      (error: unknown) => {
-        if (body) bodies.release(body);
-        sendError(ex, error);
-      },
-    );
+    core.infer(request)
+      .then(
+        (response) => {
+          if (body) bodies.release(body);
+          respond(ex, response, binaryOutputs);
+        },
+        (error: unknown) => {
+          if (body) bodies.release(body);
+          throw error;
+        },
+      )
+      .catch((error: unknown) => sendError(ex, error)); // an encoding failure too: every request gets an answer
   }
 
   /** Encodes the response; large JSON outputs are encoded in a worker. */
@@ -163,10 +165,10 @@ export function startHttpServer(core: InferenceCore, options: HttpServerOptions)
     }
     // The outputs are views into their batch's buffer: copy out only this request's part to move.
     const outputs = response.outputs.map((output) => ({ ...output, data: output.data.slice() as TypedArray }));
-    core.offload('encodeV2Response', { response: { ...response, outputs }, binaryOutputs }, buffersOf(outputs.map((output) => output.data))).then(
-      (encoded) => sendEncoded(ex, encoded),
-      (error: unknown) => sendError(ex, error),
-    );
+    core
+      .offload('encodeV2Response', { response: { ...response, outputs }, binaryOutputs }, buffersOf(outputs.map((output) => output.data)))
+      .then((encoded) => sendEncoded(ex, encoded))
+      .catch((error: unknown) => sendError(ex, error));
   }
 
   /** JSON alone, or Triton's binary layout: the JSON, then each binary output from where it lies. */
@@ -193,7 +195,6 @@ export function startHttpServer(core: InferenceCore, options: HttpServerOptions)
         close() {
           if (open) closeListenSocket(socket);
           open = false;
-          bodies.close();
         },
       });
     });

@@ -65,6 +65,8 @@ interface Slot {
 
 const WORKER_FILE = new URL('./worker.js', import.meta.url);
 const MAX_RESTART_DELAY_MS = 1000;
+/** Jobs waiting at most (each holds a large body): more are refused, as a full queue is. */
+const MAX_WAITING_JOBS = 16;
 /** After this many failed starts in a row on every slot, waiting batches are refused. */
 const FAILED_STARTS_BEFORE_REFUSING = 3;
 
@@ -74,6 +76,8 @@ export class WorkerPool {
   private readonly waiting: PendingBatch[] = [];
   private readonly waitingJobs: PendingJob[] = [];
   private dispatchScheduled = false;
+  /** Whether the last worker served took a job (jobs and groups alternate). */
+  private lastWasJob = false;
   private closing = false;
 
   constructor(options: PoolOptions) {
@@ -107,11 +111,14 @@ export class WorkerPool {
 
   /**
    * Runs one of JOBS (jobs.ts) in a worker; `transfer` lists buffers of
-   * `input` to move there (they detach here). Jobs go before waiting batches:
-   * a request is waiting on each.
+   * `input` to move there (they detach here). When both wait, free workers
+   * take jobs and groups of batches in turn, so neither starves the other.
    */
   runJob<N extends JobName>(name: N, input: JobInput<N>, transfer: ArrayBuffer[] = []): Promise<JobOutput<N>> {
     if (this.closing) return Promise.reject(new WeirError('WEIR_SERVER_STOPPING', 'the worker pool is closing'));
+    if (this.waitingJobs.length >= MAX_WAITING_JOBS) {
+      return Promise.reject(new WeirError('WEIR_QUEUE_FULL', `${MAX_WAITING_JOBS} large bodies are already waiting for a worker to decode or encode them; retry later`));
+    }
     return new Promise((resolve, reject) => {
       this.waitingJobs.push({ name, input, transfer, resolve: resolve as (output: unknown) => void, reject });
       this.scheduleDispatch();
@@ -192,9 +199,10 @@ export class WorkerPool {
     for (const slot of this.slots) {
       if (this.waiting.length === 0 && this.waitingJobs.length === 0) return;
       if (!slot.ready || slot.group || slot.job || !slot.port) continue;
-      const job = this.waitingJobs.shift();
-      if (job) {
-        this.postJob(slot, slot.port, job);
+      const jobTurn = this.waitingJobs.length > 0 && (this.waiting.length === 0 || !this.lastWasJob);
+      this.lastWasJob = jobTurn;
+      if (jobTurn) {
+        this.postJob(slot, slot.port, this.waitingJobs.shift() as PendingJob);
         continue;
       }
       // Share what waits across the workers rather than hand it all to the first free one.
