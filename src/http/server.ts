@@ -4,14 +4,12 @@
  * readiness, the effective config, and inference (JSON, or Triton's binary
  * tensor extension).
  */
-import type { InferenceCore, InferResponse } from '../core/core.js';
+import type { InferenceCore } from '../core/core.js';
 import { WeirError } from '../errors.js';
-import { type TypedArray, buffersOf } from '../tensors/datatypes.js';
-import { LARGE_JSON_BYTES } from '../workers/jobs.js';
+import { inferRoute } from './infer-route.js';
 import { type BodyLimits, BodyReader } from './read-body.js';
-import { type Exchange, JSON_HEADERS, exchange, send, sendError, sendJson } from './respond.js';
+import { exchange, sendError, sendJson } from './respond.js';
 import { App, type HttpRequest, type HttpResponse, LISTEN_EXCLUSIVE_PORT, type ListenSocket, closeListenSocket, listenPort } from './uws.js';
-import { type DecodedRequest, decodeInferRequest, encodeInferResponse } from './v2-codec.js';
 
 export interface HttpServerOptions extends BodyLimits {
   host: string;
@@ -29,19 +27,6 @@ export interface HttpServer {
 
 /** HTTP extensions Weir supports, reported by GET /v2. */
 const EXTENSIONS = ['binary_tensor_data', 'model_configuration'];
-
-const HEADER_LENGTH = 'inference-header-content-length';
-
-/** Binary bodies from this size go to shared memory; copying smaller ones costs less than sharing them. */
-const SHARED_BODY_BYTES = 4096;
-
-/** Bytes of the outputs that will be written as JSON numbers rather than appended as binary. */
-function jsonOutputBytes(response: InferResponse, binaryOutputs: DecodedRequest['binaryOutputs']): number {
-  if (binaryOutputs === 'all') return 0;
-  let bytes = 0;
-  for (const output of response.outputs) if (!binaryOutputs.has(output.name)) bytes += output.data.byteLength;
-  return bytes;
-}
 
 /** A path segment, percent-decoded; malformed encoding is the client's error. */
 function pathParameter(req: HttpRequest, index: number, what: string): string {
@@ -82,105 +67,11 @@ export function startHttpServer(core: InferenceCore, options: HttpServerOptions)
       const ready = core.modelReady(model(req), version(req));
       return [ready ? 200 : 503, { name: model(req), ready }];
     });
-    app.post(`${prefix}/infer`, (res: HttpResponse, req: HttpRequest) => {
-      const ex = exchange(res);
-      try {
-        // uWS's request object lives only until this handler returns: read it all now.
-        const name = model(req);
-        const versionAsked = version(req);
-        const headerLength = req.getHeader(HEADER_LENGTH);
-        const declared = headerLength === '' ? undefined : Number(headerLength);
-        // A malformed header length is refused by the decoder; here it only places the body.
-        const alignAt = Number.isSafeInteger(declared) ? (declared as number) : 0;
-        // A JSON-only body is parsed at once, so it may be borrowed; binary tensors are viewed in place, so not those.
-        const borrow = declared === undefined;
-        // Binary tensors are read into pooled shared memory: the workers read them there and join them into their batch.
-        const contentLength = req.getHeader('content-length');
-        const shared = !borrow && Number(contentLength) >= SHARED_BODY_BYTES;
-        bodies.read(ex, contentLength, (body, borrowed) => infer(ex, name, versionAsked, body, borrowed, declared), { alignAt, borrow, shared });
-      } catch (error) {
-        sendError(ex, error);
-      }
-    });
+    app.post(`${prefix}/infer`, inferRoute(core, bodies, (req) => ({ model: model(req), version: version(req) })));
   }
   app.any('/*', (res: HttpResponse, req: HttpRequest) => {
     sendError(exchange(res), new WeirError('WEIR_NOT_FOUND', `no endpoint ${req.getMethod().toUpperCase()} ${req.getUrl()}; see the KServe V2 routes under /v2`));
   });
-
-  /**
-   * Decodes the body and answers when the core does. A large JSON body is
-   * decoded in a worker; anything else at once (the body may be borrowed).
-   */
-  function infer(ex: Exchange, model: string, version: string | undefined, body: Uint8Array, borrowed: boolean, headerLength: number | undefined): void {
-    if (headerLength === undefined && body.byteLength > LARGE_JSON_BYTES) {
-      const own = borrowed ? body.slice() : body;
-      core.offload('decodeV2Json', { body: own, model, ...(version !== undefined && { version }) }, [own.buffer as ArrayBuffer]).then(
-        (decoded) => answer(ex, decoded),
-        (error: unknown) => refuse(ex, model, error),
-      );
-      return;
-    }
-    let decoded: DecodedRequest;
-    try {
-      decoded = decodeInferRequest(body, headerLength, model, version);
-    } catch (error) {
-      bodies.release(body);
-      refuse(ex, model, error);
-      return;
-    }
-    answer(ex, decoded, body);
-  }
-
-  function refuse(ex: Exchange, model: string, error: unknown): void {
-    core.requestRefused(model, error);
-    sendError(ex, error);
-  }
-
-  /** `body`: what the inputs may be views of; once answered, nothing refers to it and it is given back. */
-  function answer(ex: Exchange, { request, binaryOutputs }: DecodedRequest, body?: Uint8Array): void {
-    if (ex.done) {
-      if (body) bodies.release(body); // the client left while its body was decoded
-      return;
-    }
-    core.infer(request)
-      .then(
-        (response) => {
-          if (body) bodies.release(body);
-          respond(ex, response, binaryOutputs);
-        },
-        (error: unknown) => {
-          if (body) bodies.release(body);
-          throw error;
-        },
-      )
-      .catch((error: unknown) => sendError(ex, error)); // an encoding failure too: every request gets an answer
-  }
-
-  /** Encodes the response; large JSON outputs are encoded in a worker. */
-  function respond(ex: Exchange, response: InferResponse, binaryOutputs: DecodedRequest['binaryOutputs']): void {
-    if (ex.done) return;
-    if (jsonOutputBytes(response, binaryOutputs) <= LARGE_JSON_BYTES) {
-      sendEncoded(ex, encodeInferResponse(response, binaryOutputs));
-      return;
-    }
-    // The outputs are views into their batch's buffer: copy out only this request's part to move.
-    const outputs = response.outputs.map((output) => ({ ...output, data: output.data.slice() as TypedArray }));
-    core
-      .offload('encodeV2Response', { response: { ...response, outputs }, binaryOutputs }, buffersOf(outputs.map((output) => output.data)))
-      .then((encoded) => sendEncoded(ex, encoded))
-      .catch((error: unknown) => sendError(ex, error));
-  }
-
-  /** JSON alone, or Triton's binary layout: the JSON, then each binary output from where it lies. */
-  function sendEncoded(ex: Exchange, { json, binary }: { json: string | Uint8Array; binary: readonly TypedArray[] }): void {
-    if (binary.length === 0) {
-      send(ex, 200, typeof json === 'string' ? json : [json], JSON_HEADERS);
-      return;
-    }
-    const header = typeof json === 'string' ? Buffer.from(json, 'utf8') : json;
-    const parts = [header, ...binary.map((data) => new Uint8Array(data.buffer, data.byteOffset, data.byteLength))];
-    send(ex, 200, parts, { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(header.byteLength) });
-  }
 
   return new Promise((resolve, reject) => {
     const listen = app.listen as unknown as (host: string, port: number, flags: number, cb: (socket: ListenSocket | false) => void) => void;

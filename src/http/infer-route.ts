@@ -1,0 +1,125 @@
+/**
+ * POST /v2/models/{m}[/versions/{v}]/infer: reads the body, decodes it, runs
+ * it through the core and answers. The main thread touches tensor bytes as
+ * little as it can: a large JSON body is decoded, and a large JSON answer
+ * encoded, in a worker; binary tensors are read into pooled shared memory,
+ * which the workers read in place and which is given back once the core
+ * has answered; binary outputs are written from where they lie.
+ */
+import type { InferenceCore, InferResponse } from '../core/core.js';
+import { type TypedArray, buffersOf } from '../tensors/datatypes.js';
+import { LARGE_JSON_BYTES } from '../workers/jobs.js';
+import type { BodyReader } from './read-body.js';
+import { type Exchange, JSON_HEADERS, exchange, send, sendError } from './respond.js';
+import type { HttpRequest, HttpResponse } from './uws.js';
+import { type DecodedRequest, decodeInferRequest, encodeInferResponse } from './v2-codec.js';
+
+const HEADER_LENGTH = 'inference-header-content-length';
+
+/** Binary bodies from this size go to shared memory; copying smaller ones costs less than sharing them. */
+const SHARED_BODY_BYTES = 4096;
+
+/** Which model and version a request names (its path parameters, decoded). */
+export type InferTarget = (req: HttpRequest) => { model: string; version: string | undefined };
+
+export function inferRoute(core: InferenceCore, bodies: BodyReader, target: InferTarget): (res: HttpResponse, req: HttpRequest) => void {
+  return (res, req) => {
+    const ex = exchange(res);
+    try {
+      // uWS's request object lives only until this handler returns: read it all now.
+      const { model, version } = target(req);
+      const headerLength = req.getHeader(HEADER_LENGTH);
+      const declared = headerLength === '' ? undefined : Number(headerLength);
+      // A malformed header length is refused by the decoder; here it only places the body.
+      const alignAt = Number.isSafeInteger(declared) ? (declared as number) : 0;
+      // A JSON-only body is parsed at once, so it may be borrowed; binary tensors are viewed in place, so not those.
+      const borrow = declared === undefined;
+      const contentLength = req.getHeader('content-length');
+      const shared = !borrow && Number(contentLength) >= SHARED_BODY_BYTES;
+      bodies.read(ex, contentLength, (body, borrowed) => decode(ex, model, version, body, borrowed, declared), { alignAt, borrow, shared });
+    } catch (error) {
+      sendError(ex, error);
+    }
+  };
+
+  /** A large JSON body is decoded in a worker; anything else at once (the body may be borrowed). */
+  function decode(ex: Exchange, model: string, version: string | undefined, body: Uint8Array, borrowed: boolean, headerLength: number | undefined): void {
+    if (headerLength === undefined && body.byteLength > LARGE_JSON_BYTES) {
+      const own = borrowed ? body.slice() : body;
+      core.offload('decodeV2Json', { body: own, model, ...(version !== undefined && { version }) }, [own.buffer as ArrayBuffer]).then(
+        (decoded) => infer(ex, decoded),
+        (error: unknown) => refuse(ex, model, error),
+      );
+      return;
+    }
+    let decoded: DecodedRequest;
+    try {
+      decoded = decodeInferRequest(body, headerLength, model, version);
+    } catch (error) {
+      bodies.release(body);
+      refuse(ex, model, error);
+      return;
+    }
+    infer(ex, decoded, body);
+  }
+
+  function refuse(ex: Exchange, model: string, error: unknown): void {
+    core.requestRefused(model, error);
+    sendError(ex, error);
+  }
+
+  /** `body`: what the inputs may be views of; once the core has answered, nothing refers to it and it is given back. */
+  function infer(ex: Exchange, { request, binaryOutputs }: DecodedRequest, body?: Uint8Array): void {
+    if (ex.done) {
+      if (body) bodies.release(body); // the client left while its body was decoded
+      return;
+    }
+    core
+      .infer(request)
+      .then(
+        (response) => {
+          if (body) bodies.release(body);
+          respond(ex, response, binaryOutputs);
+        },
+        (error: unknown) => {
+          if (body) bodies.release(body);
+          throw error;
+        },
+      )
+      .catch((error: unknown) => sendError(ex, error)); // an encoding failure too: every request gets an answer
+  }
+
+  /** Encodes the response; large JSON outputs are encoded in a worker. */
+  function respond(ex: Exchange, response: InferResponse, binaryOutputs: DecodedRequest['binaryOutputs']): void {
+    if (ex.done) return;
+    if (jsonOutputBytes(response, binaryOutputs) <= LARGE_JSON_BYTES) {
+      sendEncoded(ex, encodeInferResponse(response, binaryOutputs));
+      return;
+    }
+    // The outputs are views into their batch's buffer: copy out only this request's part to move.
+    const outputs = response.outputs.map((output) => ({ ...output, data: output.data.slice() as TypedArray }));
+    core
+      .offload('encodeV2Response', { response: { ...response, outputs }, binaryOutputs }, buffersOf(outputs.map((output) => output.data)))
+      .then((encoded) => sendEncoded(ex, encoded))
+      .catch((error: unknown) => sendError(ex, error));
+  }
+}
+
+/** Bytes of the outputs that will be written as JSON numbers rather than appended as binary. */
+function jsonOutputBytes(response: InferResponse, binaryOutputs: DecodedRequest['binaryOutputs']): number {
+  if (binaryOutputs === 'all') return 0;
+  let bytes = 0;
+  for (const output of response.outputs) if (!binaryOutputs.has(output.name)) bytes += output.data.byteLength;
+  return bytes;
+}
+
+/** JSON alone, or Triton's binary layout: the JSON, then each binary output from where it lies. */
+function sendEncoded(ex: Exchange, { json, binary }: { json: string | Uint8Array; binary: readonly TypedArray[] }): void {
+  if (binary.length === 0) {
+    send(ex, 200, typeof json === 'string' ? json : [json], JSON_HEADERS);
+    return;
+  }
+  const header = typeof json === 'string' ? Buffer.from(json, 'utf8') : json;
+  const parts = [header, ...binary.map((data) => new Uint8Array(data.buffer, data.byteOffset, data.byteLength))];
+  send(ex, 200, parts, { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(header.byteLength) });
+}
