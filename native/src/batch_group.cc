@@ -4,7 +4,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 #include <vector>
 
 #include "errors.h"
@@ -33,6 +33,7 @@ class GroupReader {
       Malformed("expected { strings, header, packed, large }");
     }
     auto string_array = strings.As<Napi::Array>();
+    strings_.reserve(string_array.Length());
     for (uint32_t i = 0; i < string_array.Length(); ++i) strings_.emplace_back(Utf8(string_array.Get(i)).view());
 
     auto header_array = header.As<Napi::TypedArray>();
@@ -149,7 +150,9 @@ void ReadParts(GroupReader& reader, BatchRequest::Input& input) {
 BatchRequest ReadBatch(GroupReader& reader) {
   BatchRequest batch;
   batch.key = reader.String();
-  for (size_t n = reader.Count(); n > 0; --n) {
+  const size_t input_count = reader.Count();
+  batch.inputs.reserve(input_count);
+  for (size_t n = input_count; n > 0; --n) {
     BatchRequest::Input input;
     input.name = reader.String();
     input.datatype = reader.String();
@@ -212,14 +215,21 @@ BatchReply RunBatch(BatchRequest& batch) {
 // Builds the reply message: strings deduplicated, small outputs packed.
 class GroupWriter {
  public:
-  explicit GroupWriter(size_t pack_limit) : pack_limit_(pack_limit) {}
+  explicit GroupWriter(size_t pack_limit) : pack_limit_(pack_limit) {
+    strings_.reserve(8);
+    header_.reserve(64);
+  }
 
   void Number(double value) { header_.push_back(value); }
 
-  void String(const std::string& value) {
-    auto [it, added] = string_index_.emplace(value, strings_.size());
-    if (added) strings_.push_back(value);
-    header_.push_back(static_cast<double>(it->second));
+  // A group uses a handful of distinct strings (output names, datatypes,
+  // error codes): a linear search over views is cheaper than hashing copies.
+  // Each view must outlive Finish: session metadata, static names, replies.
+  void String(std::string_view value) {
+    size_t index = 0;
+    while (index < strings_.size() && strings_[index] != value) ++index;
+    if (index == strings_.size()) strings_.push_back(value);
+    header_.push_back(static_cast<double>(index));
   }
 
   void Reply(BatchReply& reply) {
@@ -236,7 +246,7 @@ class GroupWriter {
       OutputLayout& layout = reply.layouts[i];
       const Ort::Value& value = reply.result.values[i];
       String(reply.session->outputs()[reply.result.output_indices[i]].name);
-      String(std::string(layout.dtype->v2_name));
+      String(layout.dtype->v2_name);
       const std::vector<int64_t> shape = value.GetTensorTypeAndShapeInfo().GetShape();
       Number(static_cast<double>(shape.size()));
       for (int64_t d : shape) Number(static_cast<double>(d));
@@ -259,7 +269,9 @@ class GroupWriter {
 
   Napi::Object Finish(Napi::Env env) {
     auto strings = Napi::Array::New(env, strings_.size());
-    for (size_t i = 0; i < strings_.size(); ++i) strings.Set(static_cast<uint32_t>(i), strings_[i]);
+    for (size_t i = 0; i < strings_.size(); ++i) {
+      strings.Set(static_cast<uint32_t>(i), Napi::String::New(env, strings_[i].data(), strings_[i].size()));
+    }
     auto header = Napi::Float64Array::New(env, header_.size());
     if (!header_.empty()) std::memcpy(header.Data(), header_.data(), header_.size() * sizeof(double));
     auto packed = Napi::ArrayBuffer::New(env, packed_length_);
@@ -281,8 +293,7 @@ class GroupWriter {
 
  private:
   size_t pack_limit_;
-  std::vector<std::string> strings_;
-  std::unordered_map<std::string, size_t> string_index_;
+  std::vector<std::string_view> strings_;
   std::vector<double> header_;
   size_t packed_length_ = 0;
   std::vector<std::pair<const Ort::Value*, OutputLayout>> packed_;
