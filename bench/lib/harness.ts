@@ -6,6 +6,10 @@
  * pinned to the client CPU (default core 1). Its CPU time comes from /proc
  * over exactly the measured window. Servers run one at a time; raw
  * onnxruntime-node on the CNN is measured afterwards on the server CPU.
+ *
+ * The whole sequence runs BENCH_ROUNDS times (2 in a full run). On a shared
+ * machine the load drifts between measurements, so ratios are taken within
+ * each round and the report gives their median (and each round's figures).
  */
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -29,6 +33,8 @@ export interface HarnessConfig {
   startTimeoutS: number;
   /** Names of the servers to run (default: all of SERVERS). */
   servers: string[] | null;
+  /** How many times the whole sequence runs; ratios are per round, reported as their median. */
+  rounds: number;
 }
 
 /** A positive number from environment variable `name`, or `fallback` when it is unset. */
@@ -54,6 +60,7 @@ export function configFromEnv(mode: 'full' | 'smoke'): HarnessConfig {
     clientCpus: env.BENCH_CLIENT_CPUS || '1',
     startTimeoutS: envNumber('BENCH_START_TIMEOUT_S', 60),
     servers: env.BENCH_SERVERS ? env.BENCH_SERVERS.split(',').map((s) => s.trim()) : null,
+    rounds: Math.round(envNumber('BENCH_ROUNDS', smoke ? 1 : 2)),
   };
 }
 
@@ -75,10 +82,16 @@ export interface Report {
   mode: 'full' | 'smoke';
   machine: Record<string, unknown>;
   config: Record<string, unknown>;
+  /** The first round's figures in full. */
   scenarios: Record<ScenarioName, ScenarioReport>;
-  ratios: Record<string, number | null>;
+  /** Each round's ratios and headline figures (when there is more than one round). */
+  rounds?: Array<{ ratios: Ratios; cpu_us_per_request: Record<string, number | null> }>;
+  /** The median over rounds of each ratio. */
+  ratios: Ratios;
   targets: Record<string, boolean | null>;
 }
+
+type Ratios = Record<string, number | null>;
 
 export const isMeasured = (r: ServerResult | undefined): r is Extract<ServerResult, { requests: number }> =>
   r !== undefined && 'requests' in r;
@@ -166,11 +179,8 @@ export function machineInfo(packages: string[] = ['onnxruntime-node', 'autocanno
   };
 }
 
-export async function runHttpBenchmark(config: HarnessConfig): Promise<Report> {
-  installCleanup();
-  checkPinning(config.serverCpus);
-  checkPinning(config.clientCpus);
-
+/** Every server's scenarios, then raw onnxruntime-node on the CNN. */
+async function runRound(servers: readonly ServerSpec[], config: HarnessConfig): Promise<Record<ScenarioName, ScenarioReport>> {
   const scenarios = {} as Record<ScenarioName, ScenarioReport>;
   for (const scenario of Object.values(SCENARIOS)) {
     scenarios[scenario.name] = {
@@ -179,17 +189,17 @@ export async function runHttpBenchmark(config: HarnessConfig): Promise<Report> {
       servers: {},
     };
   }
-  const machine = machineInfo();
-
-  const servers = SERVERS.filter((s) => config.servers === null || config.servers.includes(s.name));
   for (const spec of servers) await runServer(spec, config, scenarios);
-
   try {
     scenarios['cnn-binary'].raw_onnxruntime = await measureRawOrt(config.rawSecondsPerBatch, config.serverCpus);
   } catch (error) {
     scenarios['cnn-binary'].raw_onnxruntime = { error: error instanceof Error ? error.message : String(error) };
   }
+  return scenarios;
+}
 
+/** One round's ratios, each measured within that round. */
+function ratiosOf(scenarios: Record<ScenarioName, ScenarioReport>): Ratios {
   const tabular = scenarios['tabular-json'].servers;
   const weir = isMeasured(tabular.weir) ? tabular.weir : undefined;
   const naive = isMeasured(tabular['naive-node']) ? tabular['naive-node'] : undefined;
@@ -199,8 +209,7 @@ export async function runHttpBenchmark(config: HarnessConfig): Promise<Report> {
   const raw = scenarios['cnn-binary'].raw_onnxruntime;
   const bestRaw = raw && 'best' in raw ? raw.best.rows_per_s : null;
   const cnnRowsPerS = cnnWeir ? (cnnWeir.requests_2xx * SCENARIOS['cnn-binary'].rows) / cnnWeir.seconds : null;
-
-  const ratios = {
+  return {
     tabular_weir_cpu_per_request_vs_naive_node: ratio(weir?.cpu_us_per_request, naive?.cpu_us_per_request),
     tabular_weir_cpu_per_request_vs_uws_hello: ratio(weir?.cpu_us_per_request, uws?.cpu_us_per_request),
     tabular_weir_p99_vs_naive_node: ratio(weir?.latency_ms.p99, naive?.latency_ms.p99),
@@ -210,15 +219,58 @@ export async function runHttpBenchmark(config: HarnessConfig): Promise<Report> {
     cnn_best_raw_rows_per_s: bestRaw,
     cnn_weir_vs_best_raw: ratio(cnnRowsPerS, bestRaw),
   };
-  const zeroErrors = (r: typeof weir) => (r === undefined ? null : r.errors.total === 0 && r.probe === 'ok');
-  const targets = {
-    tabular_weir_cpu_per_request_at_most_one_third_of_naive_node: atMost(ratios.tabular_weir_cpu_per_request_vs_naive_node, 1 / 3),
-    tabular_weir_cpu_per_request_at_most_1_6x_uws_hello: atMost(ratios.tabular_weir_cpu_per_request_vs_uws_hello, 1.6),
-    tabular_weir_zero_errors: zeroErrors(weir),
-    tabular_weir_p99_at_most_naive_node: atMost(ratios.tabular_weir_p99_vs_naive_node, 1),
-    cnn_weir_zero_errors: zeroErrors(cnnWeir),
-    cnn_weir_at_least_85pct_of_best_raw: ratios.cnn_weir_vs_best_raw === null ? null : ratios.cnn_weir_vs_best_raw >= 0.85,
+}
+
+/** Each ratio's median over the rounds that have it (null when none does). */
+function medianRatios(rounds: readonly Ratios[]): Ratios {
+  const names = Object.keys(rounds[0] ?? {});
+  return Object.fromEntries(
+    names.map((name) => {
+      const values = rounds.map((r) => r[name]).filter((v): v is number => typeof v === 'number').sort((a, b) => a - b);
+      if (values.length === 0) return [name, null];
+      const middle = values.length / 2;
+      const median = values.length % 2 === 1 ? (values[Math.floor(middle)] as number) : ((values[middle - 1] as number) + (values[middle] as number)) / 2;
+      return [name, Number(median.toFixed(3))];
+    }),
+  );
+}
+
+export async function runHttpBenchmark(config: HarnessConfig): Promise<Report> {
+  installCleanup();
+  checkPinning(config.serverCpus);
+  checkPinning(config.clientCpus);
+  const machine = machineInfo();
+  const servers = SERVERS.filter((s) => config.servers === null || config.servers.includes(s.name));
+
+  const rounds: Array<Record<ScenarioName, ScenarioReport>> = [];
+  for (let round = 0; round < config.rounds; round++) rounds.push(await runRound(servers, config));
+  const roundRatios = rounds.map(ratiosOf);
+  const ratios = medianRatios(roundRatios);
+  const scenarios = rounds[0] as Record<ScenarioName, ScenarioReport>;
+
+  // Errors count in every round; speed targets use the median ratios.
+  const zeroErrors = (name: ScenarioName) => {
+    const results = rounds.map((r) => r[name].servers.weir);
+    if (!results.every(isMeasured)) return null;
+    return results.every((r) => isMeasured(r) && r.errors.total === 0 && r.probe === 'ok');
   };
+  const targets = {
+    tabular_weir_cpu_per_request_at_most_one_third_of_naive_node: atMost(ratios.tabular_weir_cpu_per_request_vs_naive_node ?? null, 1 / 3),
+    tabular_weir_cpu_per_request_at_most_1_6x_uws_hello: atMost(ratios.tabular_weir_cpu_per_request_vs_uws_hello ?? null, 1.6),
+    tabular_weir_zero_errors: zeroErrors('tabular-json'),
+    tabular_weir_p99_at_most_naive_node: atMost(ratios.tabular_weir_p99_vs_naive_node ?? null, 1),
+    cnn_weir_zero_errors: zeroErrors('cnn-binary'),
+    cnn_weir_at_least_85pct_of_best_raw: ratios.cnn_weir_vs_best_raw === null || ratios.cnn_weir_vs_best_raw === undefined ? null : ratios.cnn_weir_vs_best_raw >= 0.85,
+  };
+  const perRound =
+    rounds.length > 1
+      ? rounds.map((round, i) => ({
+          ratios: roundRatios[i] as Ratios,
+          cpu_us_per_request: Object.fromEntries(
+            Object.entries(round['tabular-json'].servers).map(([name, r]) => [name, isMeasured(r) ? r.cpu_us_per_request : null]),
+          ),
+        }))
+      : undefined;
 
   return {
     bench: 'http',
@@ -232,10 +284,12 @@ export async function runHttpBenchmark(config: HarnessConfig): Promise<Report> {
       server_cpus: config.serverCpus,
       client_cpus: config.clientCpus,
       raw_onnxruntime: { seconds_per_batch: config.rawSecondsPerBatch, intra_op_threads: 1, batches: [1, 8, 32, 128] },
+      rounds: config.rounds,
       servers: servers.map((s) => ({ name: s.name, command: s.command(PORT_PLACEHOLDERS).join(' '), scenarios: s.scenarios })),
       cpu_time: 'server process group utime+stime from /proc/<pid>/stat over the measured window; cpu_us_per_request = that / responses',
     },
     scenarios,
+    ...(perRound && { rounds: perRound }),
     ratios,
     targets,
   };
