@@ -15,6 +15,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { nativeAddon } from '../dist/native/addon.js';
 import type { NativeAddon, RunResult } from '../dist/native/addon.js';
 import type { Tensor } from '../dist/tensors/tensor.js';
+import { DECODE_V2_JSON, ENCODE_V2_RESPONSE } from '../dist/http/v2-jobs.js';
+import { defineJob } from '../dist/workers/jobs.js';
 import { WorkerPool } from '../dist/workers/pool.js';
 import { buildModel, node, randomFloats, slowModel, valueInfo } from '../scripts/onnx-builder.mjs';
 import { EXAMPLE_REPOSITORY, makeRepository, removeRepository } from './helpers/repository.js';
@@ -360,11 +362,11 @@ describe('a worker terminated mid-run', () => {
   });
 });
 
-describe('jobs besides inference (workers/jobs.ts)', () => {
+describe('jobs besides inference (workers/jobs.ts, the V2 jobs of http/v2-jobs.ts)', () => {
   it('decodes a V2 JSON body in a worker: the body moves there, the tensors move back', async () => {
     const values = Array.from(randomFloats(11, 64));
     const body = new TextEncoder().encode(JSON.stringify({ id: 'j1', inputs: [{ name: 'features', datatype: 'FP32', shape: [2, 32], data: values }] }));
-    const decoded = await pool.runJob('decodeV2Json', { body, model: 'tabular' }, [body.buffer as ArrayBuffer]);
+    const decoded = await pool.runJob(DECODE_V2_JSON, { body, model: 'tabular' }, [body.buffer as ArrayBuffer]);
     expect(body.byteLength).toBe(0); // moved, not copied
     expect(decoded.request).toMatchObject({ model: 'tabular', id: 'j1', inputs: [{ name: 'features', datatype: 'FP32', shape: [2, 32] }] });
     expect(decoded.request.inputs[0]!.data).toEqual(Float32Array.from(values));
@@ -373,9 +375,14 @@ describe('jobs besides inference (workers/jobs.ts)', () => {
 
   it('a job that fails rejects with the code and message it would have on the main thread', async () => {
     const body = new TextEncoder().encode('{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": ["one"]}]}');
-    const error = await rejected(pool.runJob('decodeV2Json', { body, model: 'm' }));
+    const error = await rejected(pool.runJob(DECODE_V2_JSON, { body, model: 'm' }));
     expect(error).toMatchObject({ code: 'WEIR_BAD_ARGUMENT' });
     expect(error.message).toContain('inputs[0].data[0]: expected a number for FP32, got "one"');
+  });
+
+  it('a job the module does not export rejects, naming it', async () => {
+    const error = await rejected(pool.runJob(defineJob<number, number>(DECODE_V2_JSON.module, 'noSuchJob'), 1));
+    expect(error.message).toContain('exports no job named noSuchJob');
   });
 
   it('encodes a response in a worker: its JSON as bytes, its binary outputs moved back', async () => {
@@ -383,7 +390,7 @@ describe('jobs besides inference (workers/jobs.ts)', () => {
       { name: 'y', datatype: 'FP32' as const, shape: [2], data: Float32Array.of(0.5, -1) },
       { name: 'z', datatype: 'INT32' as const, shape: [1], data: Int32Array.of(7) },
     ];
-    const encoded = await pool.runJob('encodeV2Response', { response: { model_name: 'm', model_version: '2', computeNs: 1, outputs }, binaryOutputs: new Set(['z']) });
+    const encoded = await pool.runJob(ENCODE_V2_RESPONSE, { response: { model_name: 'm', model_version: '2', computeNs: 1, outputs }, binaryOutputs: new Set(['z']) });
     expect(JSON.parse(Buffer.from(encoded.json).toString('utf8'))).toEqual({
       model_name: 'm',
       model_version: '2',
@@ -403,12 +410,12 @@ describe('jobs besides inference (workers/jobs.ts)', () => {
       const slow = own.run({ sessionKey: SLOW, inputs: [slowBatch(2000)] }).catch((e: CodedError) => e);
       await pause(50);
       const body = new TextEncoder().encode('{"inputs": []}');
-      const job = own.runJob('decodeV2Json', { body, model: 'm' });
+      const job = own.runJob(DECODE_V2_JSON, { body, model: 'm' });
       await own.threads[0]!.terminate();
       expect(await within(10_000, 'the slow batch', slow)).toMatchObject({ code: 'WEIR_WORKER_EXITED' });
       expect((await within(10_000, 'the job', job)).request.inputs).toEqual([]);
 
-      const waiting = [1, 2].map(() => own.runJob('decodeV2Json', { body: new TextEncoder().encode('{"inputs": []}'), model: 'm' }).catch((e: CodedError) => e));
+      const waiting = [1, 2].map(() => own.runJob(DECODE_V2_JSON, { body: new TextEncoder().encode('{"inputs": []}'), model: 'm' }).catch((e: CodedError) => e));
       await own.close();
       const outcomes = await Promise.all(waiting);
       for (const outcome of outcomes) if ('code' in outcome) expect(outcome.code).toBe('WEIR_SERVER_STOPPING');
@@ -425,8 +432,8 @@ describe('jobs besides inference (workers/jobs.ts)', () => {
       await pause(50);
       const order: string[] = [];
       const body = () => new TextEncoder().encode('{"inputs": []}');
-      const jobs = Array.from({ length: 16 }, (_, i) => own.runJob('decodeV2Json', { body: body(), model: 'm' }).then(() => order.push(`job${i}`)));
-      const refused = await rejected(own.runJob('decodeV2Json', { body: body(), model: 'm' }));
+      const jobs = Array.from({ length: 16 }, (_, i) => own.runJob(DECODE_V2_JSON, { body: body(), model: 'm' }).then(() => order.push(`job${i}`)));
+      const refused = await rejected(own.runJob(DECODE_V2_JSON, { body: body(), model: 'm' }));
       expect(refused.code).toBe('WEIR_QUEUE_FULL');
       const batches = [0, 1].map((i) => own.run({ sessionKey: TABULAR, inputs: [features(randomFloats(2 + i, 32))] }).then(() => order.push(`batch${i}`)));
       await within(20_000, 'the slow batch, the jobs and the batches', Promise.all([busy, ...jobs, ...batches]));

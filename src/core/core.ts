@@ -12,7 +12,7 @@ import { nativeAddon } from '../native/addon.js';
 import type { ModelVersion, ServedVersion, VersionState } from '../repository/model-version.js';
 import { type Model, ModelRepository } from '../repository/repository.js';
 import type { Tensor } from '../tensors/tensor.js';
-import type { JobInput, JobName, JobOutput } from '../workers/jobs.js';
+import type { Job } from '../workers/jobs.js';
 import { WorkerPool } from '../workers/pool.js';
 import { type EffectiveConfig, type ModelMetadata, effectiveConfig, modelMetadata } from './model-views.js';
 import { validateRequest } from './validate-request.js';
@@ -163,11 +163,11 @@ export class InferenceCore {
   }
 
   /**
-   * Runs one of the worker pool's jobs (workers/jobs.ts), such as decoding a
-   * large JSON body, so that a front end keeps it off the main thread.
+   * Runs a front end's job (workers/jobs.ts) in a worker, such as decoding a
+   * large JSON body, so that it stays off the main thread.
    */
-  offload<N extends JobName>(name: N, input: JobInput<N>, transfer?: ArrayBuffer[]): Promise<JobOutput<N>> {
-    return this.pool.runJob(name, input, transfer);
+  offload<I, O>(job: Job<I, O>, input: I, transfer?: ArrayBuffer[]): Promise<O> {
+    return this.pool.runJob(job, input, transfer);
   }
 
   /** Counts a request a front end refused before it reached the core (it could not be decoded). */

@@ -8,11 +8,11 @@
  */
 import type { InferenceCore, InferResponse } from '../core/core.js';
 import { type TypedArray, buffersOf } from '../tensors/datatypes.js';
-import { LARGE_JSON_BYTES } from '../workers/jobs.js';
 import type { BodyReader } from './read-body.js';
 import { type Exchange, JSON_HEADERS, exchange, send, sendError } from './respond.js';
 import type { HttpRequest, HttpResponse } from './uws.js';
 import { type DecodedRequest, decodeInferRequest, encodeInferResponse } from './v2-codec.js';
+import { DECODE_V2_JSON, ENCODE_V2_RESPONSE, LARGE_JSON_BYTES } from './v2-jobs.js';
 
 const HEADER_LENGTH = 'inference-header-content-length';
 
@@ -46,7 +46,7 @@ export function inferRoute(core: InferenceCore, bodies: BodyReader, target: Infe
   function decode(ex: Exchange, model: string, version: string | undefined, body: Uint8Array, borrowed: boolean, headerLength: number | undefined): void {
     if (headerLength === undefined && body.byteLength > LARGE_JSON_BYTES) {
       const own = borrowed ? body.slice() : body;
-      core.offload('decodeV2Json', { body: own, model, ...(version !== undefined && { version }) }, [own.buffer as ArrayBuffer]).then(
+      core.offload(DECODE_V2_JSON, { body: own, model, ...(version !== undefined && { version }) }, [own.buffer as ArrayBuffer]).then(
         (decoded) => infer(ex, decoded),
         (error: unknown) => refuse(ex, model, error),
       );
@@ -99,7 +99,7 @@ export function inferRoute(core: InferenceCore, bodies: BodyReader, target: Infe
     // The outputs are views into their batch's buffer: copy out only this request's part to move.
     const outputs = response.outputs.map((output) => ({ ...output, data: output.data.slice() as TypedArray }));
     core
-      .offload('encodeV2Response', { response: { ...response, outputs }, binaryOutputs }, buffersOf(outputs.map((output) => output.data)))
+      .offload(ENCODE_V2_RESPONSE, { response: { ...response, outputs }, binaryOutputs }, buffersOf(outputs.map((output) => output.data)))
       .then((encoded) => sendEncoded(ex, encoded))
       .catch((error: unknown) => sendError(ex, error));
   }

@@ -1,38 +1,40 @@
 /**
- * Work besides inference that runs in the inference workers so that it stays
- * off the main thread: decoding and encoding large V2 JSON bodies, whose
- * cost grows with the tensors (a few megabytes of JSON hold the event loop
- * for tens of milliseconds). Each job takes structured-clonable input and
- * names the buffers of its output, which move back instead of being copied.
+ * Work besides inference that a front end runs in the inference workers to
+ * keep it off the main thread (decoding a large JSON body, say). A job is a
+ * function exported by a module of the front end's own: it takes
+ * structured-clonable input and names the buffers of its output, which move
+ * back instead of being copied. The pool and the workers know jobs only by
+ * module and export name, so they depend on no front end.
  */
-import type { InferResponse } from '../core/core.js';
-import { type DecodedRequest, decodeInferRequest, encodeInferResponse } from '../http/v2-codec.js';
-import { type TypedArray, buffersOf } from '../tensors/datatypes.js';
 
-/** JSON bodies and JSON-encoded outputs larger than this are handled in a worker. */
-export const LARGE_JSON_BYTES = 64 * 1024;
-
-interface JobResult<T> {
+/** What a job function returns. */
+export interface JobResult<T> {
   output: T;
-  /** Buffers of `output` to move to the main thread. */
+  /** Buffers of `output` to move back to the main thread. */
   transfer: ArrayBuffer[];
 }
 
-export const JOBS = {
-  /** A V2 JSON infer body (no binary part) → the request, its tensors in buffers of their own. */
-  decodeV2Json(input: { body: Uint8Array; model: string; version?: string }): JobResult<DecodedRequest> {
-    const decoded = decodeInferRequest(input.body, undefined, input.model, input.version);
-    return { output: decoded, transfer: buffersOf(decoded.request.inputs.map((tensor) => tensor.data)) };
-  },
+/** A job: where its function is. The type parameters are its input and output. */
+export interface Job<I, O> {
+  /** The module's URL (import.meta.url of the module that exports the function). */
+  readonly module: string;
+  readonly name: string;
+  /** Never set: carries the types. */
+  readonly types?: (input: I) => O;
+}
 
-  /** A response → its JSON as UTF-8 bytes, and its binary outputs (moved back as they came). */
-  encodeV2Response(input: { response: InferResponse; binaryOutputs: Set<string> | 'all' }): JobResult<{ json: Uint8Array; binary: TypedArray[] }> {
-    const { json, binary } = encodeInferResponse(input.response, input.binaryOutputs);
-    const bytes = new TextEncoder().encode(json);
-    return { output: { json: bytes, binary }, transfer: buffersOf([bytes, ...binary]) };
-  },
-} as const;
+/** Names `module`'s export `name` as a job; the worker imports the module on its first use. */
+export function defineJob<I, O>(module: string, name: string): Job<I, O> {
+  return { module, name };
+}
 
-export type JobName = keyof typeof JOBS;
-export type JobInput<N extends JobName> = Parameters<(typeof JOBS)[N]>[0];
-export type JobOutput<N extends JobName> = ReturnType<(typeof JOBS)[N]>['output'];
+const modules = new Map<string, Promise<Record<string, unknown>>>();
+
+/** Runs a job in this thread (the worker's side). */
+export async function runJobHere(module: string, name: string, input: unknown): Promise<JobResult<unknown>> {
+  let loading = modules.get(module);
+  if (!loading) modules.set(module, (loading = import(module) as Promise<Record<string, unknown>>));
+  const job = (await loading)[name];
+  if (typeof job !== 'function') throw new Error(`${module} exports no job named ${name}`);
+  return (job as (input: unknown) => JobResult<unknown>)(input);
+}

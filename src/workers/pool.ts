@@ -21,10 +21,10 @@ import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { type ErrorCode, WeirError, isErrorCode } from '../errors.js';
 import type { RunResult } from '../native/addon.js';
 import { isDataType } from '../tensors/datatypes.js';
-import type { JobInput, JobName, JobOutput } from './jobs.js';
+import type { Job } from './jobs.js';
 import type { RunReply, RunTask } from './task.js';
 import { decodeReplies, encodeTasks } from './wire.js';
-import type { WorkerMessage } from './worker.js';
+import type { JobMessage, WorkerMessage } from './worker.js';
 
 export interface PoolOptions {
   workers: number;
@@ -41,7 +41,7 @@ interface PendingBatch {
 }
 
 interface PendingJob {
-  name: JobName;
+  job: Job<unknown, unknown>;
   input: unknown;
   transfer: ArrayBuffer[];
   resolve: (output: unknown) => void;
@@ -114,13 +114,13 @@ export class WorkerPool {
    * `input` to move there (they detach here). When both wait, free workers
    * take jobs and groups of batches in turn, so neither starves the other.
    */
-  runJob<N extends JobName>(name: N, input: JobInput<N>, transfer: ArrayBuffer[] = []): Promise<JobOutput<N>> {
+  runJob<I, O>(job: Job<I, O>, input: I, transfer: ArrayBuffer[] = []): Promise<O> {
     if (this.closing) return Promise.reject(new WeirError('WEIR_SERVER_STOPPING', 'the worker pool is closing'));
     if (this.waitingJobs.length >= MAX_WAITING_JOBS) {
       return Promise.reject(new WeirError('WEIR_QUEUE_FULL', `${MAX_WAITING_JOBS} large bodies are already waiting for a worker to decode or encode them; retry later`));
     }
     return new Promise((resolve, reject) => {
-      this.waitingJobs.push({ name, input, transfer, resolve: resolve as (output: unknown) => void, reject });
+      this.waitingJobs.push({ job: job as Job<unknown, unknown>, input, transfer, resolve: resolve as (output: unknown) => void, reject });
       this.scheduleDispatch();
     });
   }
@@ -166,7 +166,7 @@ export class WorkerPool {
       const failure = new WeirError('WEIR_WORKER_EXITED', `the inference worker running this batch failed: ${reason}`);
       for (const pending of slot.group) pending.reject(failure);
     }
-    slot.job?.reject(new WeirError('WEIR_WORKER_EXITED', `the worker running this request's ${slot.job.name} failed: ${reason}`));
+    slot.job?.reject(new WeirError('WEIR_WORKER_EXITED', `the worker running this request's ${slot.job.job.name} failed: ${reason}`));
     if (!slot.ready) slot.failedStarts += 1;
     slot.port?.close();
     Object.assign(slot, { worker: null, port: null, ready: false, group: null, job: null, lastError: null });
@@ -214,12 +214,13 @@ export class WorkerPool {
     }
   }
 
-  private postJob(slot: Slot, port: MessagePort, job: PendingJob): void {
+  private postJob(slot: Slot, port: MessagePort, pending: PendingJob): void {
+    const { module, name } = pending.job;
     try {
-      port.postMessage({ kind: 'job', name: job.name, input: job.input }, job.transfer);
-      slot.job = job;
+      port.postMessage({ kind: 'job', module, name, input: pending.input } satisfies JobMessage, pending.transfer);
+      slot.job = pending;
     } catch (error) {
-      job.reject(new WeirError('WEIR_INTERNAL', `the ${job.name} job cannot be sent to a worker: ${(error as Error).message}`));
+      pending.reject(new WeirError('WEIR_INTERNAL', `the ${name} job cannot be sent to a worker: ${(error as Error).message}`));
     }
   }
 

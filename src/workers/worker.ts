@@ -9,7 +9,7 @@ import { type MessagePort, workerData } from 'node:worker_threads';
 
 import { toWeirError } from '../errors.js';
 import { nativeAddon } from '../native/addon.js';
-import { JOBS, type JobName } from './jobs.js';
+import { runJobHere } from './jobs.js';
 import { PACKED_TENSOR_LIMIT, type WireMessage, transfersOf } from './wire.js';
 
 /** What a worker posts to the pool: a group's replies go as the bare wire message, the rest say their kind. */
@@ -23,7 +23,9 @@ export type WorkerMessage =
 /** What the pool posts besides groups of batches (which are bare wire messages). */
 export interface JobMessage {
   kind: 'job';
-  name: JobName;
+  /** The job's module URL and export name (jobs.ts). */
+  module: string;
+  name: string;
   input: unknown;
 }
 
@@ -48,17 +50,16 @@ function runGroup(group: WireMessage): void {
   port.postMessage(reply satisfies WorkerMessage, transfersOf(reply));
 }
 
-function runJob({ name, input }: JobMessage): void {
-  let result: { output: unknown; transfer: ArrayBuffer[] };
-  try {
-    result = (JOBS[name] as (input: unknown) => typeof result)(input);
-  } catch (error) {
-    const { code, message } = toWeirError(error);
-    port.postMessage({ kind: 'job-failed', code, message } satisfies WorkerMessage);
-    return;
-  }
-  port.postMessage({ kind: 'job-done', output: result.output } satisfies WorkerMessage, result.transfer);
+function runJob({ module, name, input }: JobMessage): void {
+  runJobHere(module, name, input).then(
+    ({ output, transfer }) => port.postMessage({ kind: 'job-done', output } satisfies WorkerMessage, transfer),
+    (error: unknown) => {
+      const { code, message } = toWeirError(error);
+      port.postMessage({ kind: 'job-failed', code, message } satisfies WorkerMessage);
+    },
+  );
 }
+
 port.postMessage({ kind: 'ready' } satisfies WorkerMessage);
 
 function poolChannel(): MessagePort {
