@@ -110,7 +110,7 @@ export class WorkerPool {
   }
 
   /**
-   * Runs one of JOBS (jobs.ts) in a worker; `transfer` lists buffers of
+   * Runs a job (jobs.ts) in a worker; `transfer` lists buffers of
    * `input` to move there (they detach here). When both wait, free workers
    * take jobs and groups of batches in turn, so neither starves the other.
    */

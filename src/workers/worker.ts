@@ -3,7 +3,7 @@
  * pool: the addon runs a whole group in one call, straight from the wire
  * format (batches one after another, each failing alone), and answers in it.
  * A group the addon cannot read is answered as failed, never dropped. It
- * also runs the jobs of jobs.ts (large JSON bodies) for the main thread.
+ * also runs front ends' jobs (jobs.ts; large JSON bodies) for the main thread.
  */
 import { type MessagePort, workerData } from 'node:worker_threads';
 
