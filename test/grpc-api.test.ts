@@ -436,6 +436,7 @@ describe('a slow model (one batch at a time): deadlines, cancellation, answers o
   const observer: CoreObserver = {
     requestFinished: (model, _version, _seconds, failure) => void failures.push([model, failure]),
     batchRan: (model) => void batches.push(model),
+    jobRan: () => {},
   };
 
   beforeAll(async () => {

@@ -10,8 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { InferenceCore } from '../dist/index.js';
 import { decodeInferRequest, encodeInferResponse } from '../dist/http/v2-codec.js';
+import { Metrics } from '../dist/metrics/metrics.js';
 import { identityModel, randomFloats } from '../scripts/onnx-builder.mjs';
-import { type Listening, call, float32s, listen, postBinary, postJson, splitBinaryResponse } from './helpers/http.js';
+import { type Listening, call, float32s, listen, metricValue, postBinary, postJson, splitBinaryResponse } from './helpers/http.js';
 import { makeRepository, removeRepository } from './helpers/repository.js';
 
 const WIDTH = 65_536;
@@ -20,6 +21,7 @@ const ROWS = 8;
 
 let repository: string;
 let core: InferenceCore;
+let metrics: Metrics;
 let http: Listening;
 let values: Float32Array;
 /** The request as JSON text, encoded once before any measurement. */
@@ -29,7 +31,8 @@ beforeAll(async () => {
   repository = await makeRepository({
     echo: { config: { max_batch_size: ROWS }, versions: { 1: identityModel('FP32', ['N', WIDTH]) } },
   });
-  core = await InferenceCore.start({ modelRepository: repository, workers: 1 });
+  metrics = new Metrics({ queueDepths: () => core.queueDepths(), workerUtilization: () => core.pool.utilization });
+  core = await InferenceCore.start({ modelRepository: repository, workers: 1, observer: metrics });
   http = await listen(core);
   values = randomFloats(5, ROWS * WIDTH);
   jsonBody = Buffer.from(JSON.stringify({ id: 'big', inputs: [{ name: 'x', datatype: 'FP32', shape: [ROWS, WIDTH], data: Array.from(values) }] }));
@@ -98,5 +101,16 @@ describe('a large JSON request', () => {
     const wrongShape = await postJson(url(), { inputs: [{ name: 'x', datatype: 'FP32', shape: [2, WIDTH], data: Array.from(values.subarray(0, WIDTH)) }] });
     expect(wrongShape.status).toBe(400);
     expect(wrongShape.json.error).toContain(`shape [2,${WIDTH}] needs ${2 * WIDTH} FP32 elements, got ${WIDTH}`);
+  });
+
+  it('counts the jobs the workers ran, by job and outcome', async () => {
+    const text = (await metrics.text()).body;
+    const jobs = (job: string, outcome: string, reason = '') => metricValue(text, 'weir_worker_jobs_total', { job, outcome, reason }) ?? 0;
+    expect(jobs('decodeV2Json', 'success')).toBeGreaterThanOrEqual(2);
+    expect(jobs('encodeV2Response', 'success')).toBeGreaterThanOrEqual(2);
+    // The large bodies with a mistake failed in the worker, with the code the client saw.
+    expect(jobs('decodeV2Json', 'failure', 'WEIR_INVALID_REQUEST')).toBe(1);
+    expect(jobs('decodeV2Json', 'failure', 'WEIR_BAD_ARGUMENT')).toBe(1);
+    expect(metricValue(text, 'weir_worker_job_duration_seconds_count', { job: 'decodeV2Json' })).toBeGreaterThanOrEqual(4);
   });
 });

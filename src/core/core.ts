@@ -24,6 +24,8 @@ export interface CoreObserver {
   /** `version` is '' when the request failed before a version was chosen; `model` is '' for unknown models. */
   requestFinished(model: string, version: string, seconds: number, failure: ErrorCode | null): void;
   batchRan(model: string, version: number, stats: BatchStats): void;
+  /** A front end's job ran in a worker (`failure`: its error code). */
+  jobRan(job: string, seconds: number, failure: ErrorCode | null): void;
 }
 
 export interface CoreOptions extends ThreadRequest {
@@ -166,8 +168,16 @@ export class InferenceCore {
    * Runs a front end's job (workers/jobs.ts) in a worker, such as decoding a
    * large JSON body, so that it stays off the main thread.
    */
-  offload<I, O>(job: Job<I, O>, input: I, transfer?: ArrayBuffer[]): Promise<O> {
-    return this.pool.runJob(job, input, transfer);
+  async offload<I, O>(job: Job<I, O>, input: I, transfer?: ArrayBuffer[]): Promise<O> {
+    const started = performance.now();
+    try {
+      const output = await this.pool.runJob(job, input, transfer);
+      this.observer?.jobRan(job.name, (performance.now() - started) / 1000, null);
+      return output;
+    } catch (error) {
+      this.observer?.jobRan(job.name, (performance.now() - started) / 1000, toWeirError(error).code);
+      throw error;
+    }
   }
 
   /** Counts a request a front end refused before it reached the core (it could not be decoded). */

@@ -2,8 +2,9 @@
  * The gateway's Prometheus metrics (prom-client), in one registry of their
  * own: requests by model, version and outcome; request, queue and compute
  * durations; batch sizes in rows and in requests; queue depth; worker
- * utilisation. Compute time is measured inside the workers and travels back
- * with each batch's reply, so it reaches this registry on the main thread.
+ * utilisation; the jobs the workers ran besides inference. Compute time is
+ * measured inside the workers and travels back with each batch's reply, so
+ * it reaches this registry on the main thread.
  */
 import { Gauge, Registry } from 'prom-client';
 
@@ -42,6 +43,15 @@ export class Metrics implements CoreObserver {
   );
   private readonly batchRows = new FastHistogram('weir_batch_size_rows', 'Rows per batch run.', LABELS, BATCH_BUCKETS, this.registry);
   private readonly batchRequests = new FastHistogram('weir_batch_size_requests', 'Requests per batch run.', LABELS, BATCH_BUCKETS, this.registry);
+  private readonly jobs = new FastCounter(
+    'weir_worker_jobs_total',
+    'Work besides inference run in the worker threads (decoding or encoding a large JSON body), by job, outcome and reason.',
+    ['job', 'outcome', 'reason'],
+    this.registry,
+  );
+  private readonly jobDuration = new FastHistogram(
+    'weir_worker_job_duration_seconds', 'Time from handing a job to the workers to its answer.', ['job'], DURATION_BUCKETS, this.registry,
+  );
 
   /** What a successful request updates, by model then version: found without building a key. */
   private readonly successes = new Map<string, Map<string, { requests: CounterSeries; duration: HistogramSeries }>>();
@@ -96,6 +106,11 @@ export class Metrics implements CoreObserver {
     this.computeDuration.labels(model, v).observe(stats.computeNs / 1e9);
     const queue = this.queueDuration.labels(model, v);
     for (const ms of stats.queueMs) queue.observe(ms / 1000);
+  }
+
+  jobRan(job: string, seconds: number, failure: ErrorCode | null): void {
+    this.jobs.labels(job, failure ? 'failure' : 'success', failure ?? '').inc();
+    this.jobDuration.labels(job).observe(seconds);
   }
 
   async text(): Promise<{ contentType: string; body: string }> {
