@@ -530,3 +530,68 @@ describe('a slow model (one batch at a time): deadlines, cancellation, answers o
     late.close();
   });
 });
+
+describe('requests with large typed inputs are decoded in a worker', () => {
+  const WIDTH = 20_000; // 80 KB of fp32_contents: past LARGE_INPUTS_BYTES
+  let repository: string;
+  let core: InferenceCore;
+  let grpcServer: GrpcServer;
+  let client: GrpcClient;
+  const jobs: Array<[string, string | null]> = [];
+  const observer: CoreObserver = { requestFinished: () => {}, batchRan: () => {}, jobRan: (job, _seconds, failure) => void jobs.push([job, failure]) };
+  const values = Array.from(randomFloats(77, WIDTH), (v) => Math.fround(v));
+  const typed = (data: number[], extra: Json = {}): Json => ({
+    model_name: 'identity',
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH], contents: { fp32_contents: data } }],
+    ...extra,
+  });
+
+  beforeAll(async () => {
+    repository = await makeRepository({ identity: { versions: { 1: identityModel('FP32', ['N', 'M']) } } });
+    core = await InferenceCore.start({ modelRepository: repository, workers: 1, observer });
+    grpcServer = await startGrpcServer(core, { host: '127.0.0.1', port: 0, maxMessageBytes: 16 * 1024 * 1024 });
+    client = new GrpcClient(grpcServer.port);
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await grpcServer?.close();
+    await core?.stop();
+    if (repository) await removeRepository(repository);
+  });
+
+  it('unary and streamed, with the answer a raw request gets; raw requests stay on the main thread', async () => {
+    const before = jobs.length;
+    const answer = await client.call('ModelInfer', typed(values, { id: 'typed', parameters: { tag: { string_param: 'kept' } } }));
+    expect(answer).toMatchObject({ model_name: 'identity', id: 'typed', parameters: { tag: { string_param: 'kept' } } });
+    expect(rawNumbers(answer, 'y', Float32Array)).toEqual(values);
+    expect(jobs.slice(before)).toEqual([['decodeModelInfer', null]]);
+
+    const stream = client.stream();
+    stream.write(typed(values, { id: 's1' }));
+    stream.call.end();
+    expect((await stream.status).code).toBe(status.OK);
+    expect(stream.answers[0].infer_response.id).toBe('s1');
+    expect(rawNumbers(stream.answers[0].infer_response, 'y', Float32Array)).toEqual(values);
+    expect(jobs.slice(before)).toHaveLength(2);
+
+    const raw = await client.call('ModelInfer', rawRequest('identity', [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH], data: Float32Array.from(values) }]));
+    expect(rawNumbers(raw, 'y', Float32Array)).toEqual(values);
+    expect(jobs.slice(before)).toHaveLength(2); // raw tensors are views: nothing to hand to a worker
+  });
+
+  it('a mistake in one gets the same status and message as in a small request', async () => {
+    await expectStatus(client.call('ModelInfer', typed(values.slice(1))), status.INVALID_ARGUMENT, 'inputs[0].contents.fp32_contents', `needs ${WIDTH}`, `got ${WIDTH - 1}`);
+    const stream = client.stream();
+    stream.write(typed(values.slice(1), { id: 'bad' }));
+    stream.write(typed(values, { id: 'good' }));
+    stream.call.end();
+    expect((await stream.status).code).toBe(status.OK);
+    const byId = new Map(stream.answers.map((a: Json) => [a.infer_response.id, a]));
+    expect(stream.answers).toHaveLength(2);
+    // The failed answer still names its request, as for a request decoded on the main thread.
+    expect(byId.get('bad')).toMatchObject({ infer_response: { model_name: 'identity', id: 'bad' } });
+    expect(byId.get('bad')?.error_message).toContain(`needs ${WIDTH} FP32 elements, got ${WIDTH - 1}`);
+    expect(byId.get('good')?.error_message).toBe('');
+  });
+});

@@ -6,10 +6,11 @@
  */
 import type { Deadline, ServerDuplexStream, StatusObject } from '@grpc/grpc-js';
 
-import type { InferenceCore } from '../core/core.js';
-import { ERRORS, toWeirError } from '../errors.js';
+import type { InferRequest, InferenceCore } from '../core/core.js';
+import { ERRORS, WeirError, toWeirError } from '../errors.js';
 import { decodeInferRequest, encodeInferResponse } from './infer-codec.js';
-import type { ModelInferRequest, ModelInferResponse, ModelStreamInferResponse } from './messages.js';
+import { DECODE_MODEL_INFER, type Echo, UndecodedRequest } from './large-requests.js';
+import type { ModelInferRequest, ModelInferResponse, ModelStreamInferResponse, Parameters } from './messages.js';
 
 export interface InferContext {
   core: InferenceCore;
@@ -28,19 +29,33 @@ function remainingMs(deadline: Deadline): number | undefined {
 }
 
 /** Runs one request through the core. Decode failures are counted as refused, as over HTTP. */
-export async function inferMessage(context: InferContext, message: ModelInferRequest, deadline: Deadline): Promise<ModelInferResponse> {
-  let request;
-  try {
-    request = decodeInferRequest(message);
-  } catch (error) {
-    context.core.requestRefused(message.model_name, error);
-    throw error;
-  }
+export async function inferMessage(context: InferContext, message: ModelInferRequest | UndecodedRequest, deadline: Deadline): Promise<ModelInferResponse> {
+  const { request, parameters } = await decodeMessage(context, message);
   // The request's `timeout` parameter and the call's deadline both shorten the
   // queue timeout; the core also caps it with the server's own.
   const left = remainingMs(deadline);
   if (left !== undefined) request.timeoutMs = Math.min(request.timeoutMs ?? left, left);
-  return encodeInferResponse(await context.core.infer(request), message.parameters);
+  return encodeInferResponse(await context.core.infer(request), parameters);
+}
+
+/** A request with large typed inputs is decoded in a worker (large-requests.ts); any other at once. */
+async function decodeMessage(context: InferContext, message: ModelInferRequest | UndecodedRequest): Promise<{ request: InferRequest; parameters: Parameters }> {
+  try {
+    if (!(message instanceof UndecodedRequest)) return { request: decodeInferRequest(message), parameters: message.parameters };
+    const decoded = await context.core.offload(DECODE_MODEL_INFER, { bytes: message.bytes }, [message.bytes.buffer as ArrayBuffer]);
+    message.echo = decoded.echo;
+    if (decoded.error || !decoded.request) throw new WeirError(decoded.error?.code ?? 'WEIR_INTERNAL', decoded.error?.message ?? 'the request was not decoded');
+    return { request: decoded.request, parameters: decoded.parameters };
+  } catch (error) {
+    context.core.requestRefused(echoOf(message).model_name, error);
+    throw error;
+  }
+}
+
+/** What an answer repeats of its request (for one decoded in a worker, what the worker read of it). */
+function echoOf(message: ModelInferRequest | UndecodedRequest): Echo {
+  if (message instanceof UndecodedRequest) return message.echo ?? { model_name: '', model_version: '', id: '' };
+  return { model_name: message.model_name, model_version: message.model_version, id: message.id };
 }
 
 /**
@@ -51,21 +66,21 @@ export async function inferMessage(context: InferContext, message: ModelInferReq
  * its side and every answer is written; if the client cancels, requests in
  * flight still finish in the core, and their answers are dropped.
  */
-export function streamInfer(context: InferContext, stream: ServerDuplexStream<ModelInferRequest, ModelStreamInferResponse>): void {
+export function streamInfer(context: InferContext, stream: ServerDuplexStream<ModelInferRequest | UndecodedRequest, ModelStreamInferResponse>): void {
   let pending = 0;
   let clientDone = false;
   const open = () => !stream.cancelled && !stream.destroyed;
   const maybeEnd = () => {
     if (clientDone && pending === 0 && open()) stream.end();
   };
-  stream.on('data', (message: ModelInferRequest) => {
+  stream.on('data', (message: ModelInferRequest | UndecodedRequest) => {
     pending += 1;
     inferMessage(context, message, stream.getDeadline())
       .then(
         (response): ModelStreamInferResponse => ({ error_message: '', infer_response: response }),
         (error: unknown): ModelStreamInferResponse => ({
           error_message: toWeirError(error).message,
-          infer_response: { model_name: message.model_name, model_version: message.model_version, id: message.id },
+          infer_response: echoOf(message),
         }),
       )
       .then((answer) => {

@@ -6,12 +6,21 @@
  * ones are RESOURCE_EXHAUSTED, from grpc-js), and a call's deadline bounds
  * how long its request may wait in the model's queue.
  */
-import { type ServerUnaryCall, type handleBidiStreamingCall, type sendUnaryData, Server, ServerCredentials } from '@grpc/grpc-js';
+import {
+  type MethodDefinition,
+  type ServerUnaryCall,
+  type ServiceDefinition,
+  type handleBidiStreamingCall,
+  type sendUnaryData,
+  Server,
+  ServerCredentials,
+} from '@grpc/grpc-js';
 
 import type { InferenceCore } from '../core/core.js';
 import { toModelConfig } from './model-config.js';
 import type { ModelInferRequest, ModelRequest, ModelStreamInferResponse } from './messages.js';
 import { type InferContext, grpcError, inferMessage, streamInfer } from './infer-call.js';
+import { type UndecodedRequest, deferringLargeInputs } from './large-requests.js';
 import { inferenceService } from './proto.js';
 
 export interface GrpcServerOptions {
@@ -51,6 +60,13 @@ function unary<Request, Response>(answer: (request: Request, call: ServerUnaryCa
   };
 }
 
+/** GRPCInferenceService, with inference requests whose inputs are large left for a worker to decode. */
+function serviceDeferringLargeInputs(): ServiceDefinition {
+  const service = inferenceService();
+  const deferring = (method: MethodDefinition<unknown, unknown>) => ({ ...method, requestDeserialize: deferringLargeInputs(method.requestDeserialize) });
+  return { ...service, ModelInfer: deferring(service.ModelInfer as MethodDefinition<unknown, unknown>), ModelStreamInfer: deferring(service.ModelStreamInfer as MethodDefinition<unknown, unknown>) };
+}
+
 /** ModelRequest's version: '' means none was given. */
 const version = (request: ModelRequest): string | undefined => (request.version === '' ? undefined : request.version);
 
@@ -65,7 +81,7 @@ export async function startGrpcServer(core: InferenceCore, options: GrpcServerOp
     'grpc.max_send_message_length': options.maxMessageBytes,
   });
   const context: InferContext = { core };
-  server.addService(inferenceService(), {
+  server.addService(serviceDeferringLargeInputs(), {
     ServerLive: unary(() => ({ live: core.live() })),
     ServerReady: unary(() => ({ ready: core.ready() })),
     ServerMetadata: unary(() => {
@@ -75,8 +91,8 @@ export async function startGrpcServer(core: InferenceCore, options: GrpcServerOp
     ModelReady: unary((request: ModelRequest) => ({ ready: core.modelReady(request.name, version(request)) })),
     ModelMetadata: unary((request: ModelRequest) => core.modelMetadata(request.name, version(request))),
     ModelConfig: unary((request: ModelRequest) => ({ config: toModelConfig(core.modelConfig(request.name, version(request))) })),
-    ModelInfer: unary((request: ModelInferRequest, unaryCall) => inferMessage(context, request, unaryCall.getDeadline())),
-    ModelStreamInfer: ((stream) => streamInfer(context, stream)) satisfies handleBidiStreamingCall<ModelInferRequest, ModelStreamInferResponse>,
+    ModelInfer: unary((request: ModelInferRequest | UndecodedRequest, unaryCall) => inferMessage(context, request, unaryCall.getDeadline())),
+    ModelStreamInfer: ((stream) => streamInfer(context, stream)) satisfies handleBidiStreamingCall<ModelInferRequest | UndecodedRequest, ModelStreamInferResponse>,
   });
 
   const port = await new Promise<number>((resolve, reject) => {
