@@ -18,7 +18,7 @@ import { type GrpcServer, startGrpcServer } from '../dist/grpc/server.js';
 import { Metrics } from '../dist/metrics/metrics.js';
 import { tabularModel } from '../scripts/build-models.mjs';
 import { identityModel, randomFloats } from '../scripts/onnx-builder.mjs';
-import { GrpcClient, type Json, expectStatus, grpcFailure, rawBytes, rawNumbers, rawOutput, rawRequest } from './helpers/grpc.js';
+import { GrpcClient, type Json, expectStatus, grpcFailure, inferenceMethod, rawBytes, rawNumbers, rawOutput, rawRequest } from './helpers/grpc.js';
 import { type Listening, call, listen, metricValue, postJson } from './helpers/http.js';
 import { heavyRowModel, runningBatchesOf, versionOne } from './helpers/http-models.js';
 import { EXAMPLE_REPOSITORY, makeRepository, removeRepository } from './helpers/repository.js';
@@ -538,7 +538,15 @@ describe('requests with large typed inputs are decoded in a worker', () => {
   let grpcServer: GrpcServer;
   let client: GrpcClient;
   const jobs: Array<[string, string | null]> = [];
-  const observer: CoreObserver = { requestFinished: () => {}, batchRan: () => {}, jobRan: (job, _seconds, failure) => void jobs.push([job, failure]) };
+  const threads: string[] = [];
+  const observer: CoreObserver = {
+    requestFinished: () => {},
+    batchRan: () => {},
+    jobRan: (job, thread, _seconds, failure) => {
+      jobs.push([job, failure]);
+      threads.push(thread);
+    },
+  };
   const values = Array.from(randomFloats(77, WIDTH), (v) => Math.fround(v));
   const typed = (data: number[], extra: Json = {}): Json => ({
     model_name: 'identity',
@@ -588,10 +596,37 @@ describe('requests with large typed inputs are decoded in a worker', () => {
     stream.call.end();
     expect((await stream.status).code).toBe(status.OK);
     const byId = new Map(stream.answers.map((a: Json) => [a.infer_response.id, a]));
+    expect(jobs).toContainEqual(['decodeModelInfer', 'WEIR_DATA_SIZE_MISMATCH']); // counted as the job's failure, as HTTP's are
     expect(stream.answers).toHaveLength(2);
     // The failed answer still names its request, as for a request decoded on the main thread.
     expect(byId.get('bad')).toMatchObject({ infer_response: { model_name: 'identity', id: 'bad' } });
     expect(byId.get('bad')?.error_message).toContain(`needs ${WIDTH} FP32 elements, got ${WIDTH - 1}`);
     expect(byId.get('good')?.error_message).toBe('');
+  });
+
+  it('more large requests than the workers’ queue holds are all answered: the rest are decoded on the main thread', async () => {
+    const before = threads.length;
+    const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => client.call('ModelInfer', typed(values, { id: `many-${i}` }))));
+    answers.forEach((answer, i) => {
+      expect(answer.id).toBe(`many-${i}`);
+      expect(rawNumbers(answer, 'y', Float32Array)).toEqual(values);
+    });
+    const ran = threads.slice(before);
+    expect(ran).toHaveLength(40);
+    expect(ran).toContain('worker');
+    expect(ran).toContain('main');
+  });
+
+  it('a large request whose inputs are not valid protobuf answers on the stream with its id', async () => {
+    const valid = inferenceMethod.requestSerialize({ model_name: 'identity', id: 'broken', inputs: [] }) as Buffer;
+    // A top-level `inputs` field (5, length-delimited) of 70 000 bytes that are not an InferInputTensor.
+    const junk = Buffer.concat([Buffer.from([0x2a, 0xf0, 0xa2, 0x04]), Buffer.alloc(70_000, 0xff)]);
+    const stream = client.rawStream();
+    stream.write(Buffer.concat([valid, junk]));
+    stream.call.end();
+    expect((await stream.status).code).toBe(status.OK);
+    expect(stream.answers).toHaveLength(1);
+    expect(stream.answers[0].infer_response).toMatchObject({ model_name: 'identity', id: 'broken' });
+    expect(stream.answers[0].error_message).not.toBe('');
   });
 });

@@ -105,7 +105,7 @@ describe('a large JSON request', () => {
 
   it('counts the jobs the workers ran, by job and outcome', async () => {
     const text = (await metrics.text()).body;
-    const jobs = (job: string, outcome: string, reason = '') => metricValue(text, 'weir_worker_jobs_total', { job, outcome, reason }) ?? 0;
+    const jobs = (job: string, outcome: string, reason = '') => metricValue(text, 'weir_worker_jobs_total', { job, thread: 'worker', outcome, reason }) ?? 0;
     expect(jobs('decodeV2Json', 'success')).toBeGreaterThanOrEqual(2);
     expect(jobs('encodeV2Response', 'success')).toBeGreaterThanOrEqual(2);
     // The large bodies with a mistake failed in the worker, with the code the client saw.

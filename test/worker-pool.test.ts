@@ -381,7 +381,7 @@ describe('jobs besides inference (workers/jobs.ts, the V2 jobs of http/v2-jobs.t
   });
 
   it('a job the module does not export rejects, naming it', async () => {
-    const error = await rejected(pool.runJob(defineJob<number, number>(DECODE_V2_JSON.module, 'noSuchJob'), 1));
+    const error = await rejected(pool.runJob(defineJob(DECODE_V2_JSON.module, 'noSuchJob', (n: number) => ({ output: n, transfer: [] })), 1));
     expect(error.message).toContain('exports no job named noSuchJob');
   });
 

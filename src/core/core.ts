@@ -24,8 +24,8 @@ export interface CoreObserver {
   /** `version` is '' when the request failed before a version was chosen; `model` is '' for unknown models. */
   requestFinished(model: string, version: string, seconds: number, failure: ErrorCode | null): void;
   batchRan(model: string, version: number, stats: BatchStats): void;
-  /** A front end's job ran in a worker (`failure`: its error code). */
-  jobRan(job: string, seconds: number, failure: ErrorCode | null): void;
+  /** A front end's job ran, in a worker or (when too many waited) on the main thread; `failure`: its error code. */
+  jobRan(job: string, thread: 'worker' | 'main', seconds: number, failure: ErrorCode | null): void;
 }
 
 export interface CoreOptions extends ThreadRequest {
@@ -166,16 +166,27 @@ export class InferenceCore {
 
   /**
    * Runs a front end's job (workers/jobs.ts) in a worker, such as decoding a
-   * large JSON body, so that it stays off the main thread.
+   * large JSON body, so that it stays off the main thread. When too many
+   * jobs already wait for a worker, it runs here instead, as it would have
+   * without workers: a job is a way to keep the event loop free, never a
+   * reason to refuse a request.
    */
   async offload<I, O>(job: Job<I, O>, input: I, transfer?: ArrayBuffer[]): Promise<O> {
     const started = performance.now();
+    let thread: 'worker' | 'main' = 'worker';
     try {
-      const output = await this.pool.runJob(job, input, transfer);
-      this.observer?.jobRan(job.name, (performance.now() - started) / 1000, null);
+      let output: O;
+      try {
+        output = await this.pool.runJob(job, input, transfer);
+      } catch (error) {
+        if (toWeirError(error).code !== 'WEIR_QUEUE_FULL') throw error;
+        thread = 'main'; // refused before anything was sent: `input` is still whole
+        output = job.run(input).output;
+      }
+      this.observer?.jobRan(job.name, thread, (performance.now() - started) / 1000, null);
       return output;
     } catch (error) {
-      this.observer?.jobRan(job.name, (performance.now() - started) / 1000, toWeirError(error).code);
+      this.observer?.jobRan(job.name, thread, (performance.now() - started) / 1000, toWeirError(error).code);
       throw error;
     }
   }

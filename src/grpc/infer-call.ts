@@ -6,11 +6,11 @@
  */
 import type { Deadline, ServerDuplexStream, StatusObject } from '@grpc/grpc-js';
 
-import type { InferRequest, InferenceCore } from '../core/core.js';
-import { ERRORS, WeirError, toWeirError } from '../errors.js';
+import type { InferenceCore } from '../core/core.js';
+import { ERRORS, toWeirError } from '../errors.js';
 import { decodeInferRequest, encodeInferResponse } from './infer-codec.js';
-import { DECODE_MODEL_INFER, type Echo, UndecodedRequest } from './large-requests.js';
-import type { ModelInferRequest, ModelInferResponse, ModelStreamInferResponse, Parameters } from './messages.js';
+import { DECODE_MODEL_INFER, type DecodedMessage, type Echo, UndecodedRequest } from './large-requests.js';
+import type { ModelInferRequest, ModelInferResponse, ModelStreamInferResponse } from './messages.js';
 
 export interface InferContext {
   core: InferenceCore;
@@ -39,22 +39,19 @@ export async function inferMessage(context: InferContext, message: ModelInferReq
 }
 
 /** A request with large typed inputs is decoded in a worker (large-requests.ts); any other at once. */
-async function decodeMessage(context: InferContext, message: ModelInferRequest | UndecodedRequest): Promise<{ request: InferRequest; parameters: Parameters }> {
+async function decodeMessage(context: InferContext, message: ModelInferRequest | UndecodedRequest): Promise<DecodedMessage> {
   try {
-    if (!(message instanceof UndecodedRequest)) return { request: decodeInferRequest(message), parameters: message.parameters };
-    const decoded = await context.core.offload(DECODE_MODEL_INFER, { bytes: message.bytes }, [message.bytes.buffer as ArrayBuffer]);
-    message.echo = decoded.echo;
-    if (decoded.error || !decoded.request) throw new WeirError(decoded.error?.code ?? 'WEIR_INTERNAL', decoded.error?.message ?? 'the request was not decoded');
-    return { request: decoded.request, parameters: decoded.parameters };
+    if (message instanceof UndecodedRequest) return await context.core.offload(DECODE_MODEL_INFER, { bytes: message.bytes }, [message.bytes.buffer as ArrayBuffer]);
+    return { request: decodeInferRequest(message), parameters: message.parameters };
   } catch (error) {
     context.core.requestRefused(echoOf(message).model_name, error);
     throw error;
   }
 }
 
-/** What an answer repeats of its request (for one decoded in a worker, what the worker read of it). */
+/** What an answer repeats of its request (for one left undecoded, what the scan read of it). */
 function echoOf(message: ModelInferRequest | UndecodedRequest): Echo {
-  if (message instanceof UndecodedRequest) return message.echo ?? { model_name: '', model_version: '', id: '' };
+  if (message instanceof UndecodedRequest) return message.echo;
   return { model_name: message.model_name, model_version: message.model_version, id: message.id };
 }
 

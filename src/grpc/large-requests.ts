@@ -8,7 +8,6 @@
  * scan of the top-level protobuf fields before anything is decoded.
  */
 import type { InferRequest } from '../core/core.js';
-import { type ErrorCode, toWeirError } from '../errors.js';
 import { buffersOf } from '../tensors/datatypes.js';
 import { type JobResult, defineJob } from '../workers/jobs.js';
 import { decodeInferRequest } from './infer-codec.js';
@@ -18,7 +17,10 @@ import { inferenceService } from './proto.js';
 /** Bytes of `inputs` (typed contents included) past which a request is decoded in a worker. */
 export const LARGE_INPUTS_BYTES = 64 * 1024;
 
-/** ModelInferRequest's field number for `inputs`. */
+/** ModelInferRequest's field numbers: model_name, model_version, id, inputs. */
+const MODEL_NAME_FIELD = 1;
+const MODEL_VERSION_FIELD = 2;
+const ID_FIELD = 3;
 const INPUTS_FIELD = 5;
 
 /** What an answer repeats of its request, even a failed one (stream clients match answers by id). */
@@ -28,32 +30,38 @@ export interface Echo {
   id: string;
 }
 
-/** A ModelInferRequest left as bytes, for a worker to decode; `echo` is known once it has. */
+/** A ModelInferRequest left as bytes, for a worker to decode, with what its answer repeats. */
 export class UndecodedRequest {
-  echo: Echo | null = null;
-  constructor(readonly bytes: Uint8Array) {}
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly echo: Echo,
+  ) {}
 }
 
-/** What a worker's decoding gives back: the request (or why it is not one), and what the answer echoes. */
+/** What a worker's decoding gives back: the request, and the parameters its answer repeats. */
 export interface DecodedMessage {
-  echo: Echo;
+  request: InferRequest;
   parameters: Parameters;
-  request?: InferRequest;
-  error?: { code: ErrorCode; message: string };
 }
 
 /** Wraps a ModelInferRequest deserializer: requests with large `inputs` are left undecoded (and copied out of grpc-js's buffer). */
 export function deferringLargeInputs(deserialize: (bytes: Buffer) => unknown): (bytes: Buffer) => unknown {
-  return (bytes) => (inputsBytes(bytes) > LARGE_INPUTS_BYTES ? new UndecodedRequest(Uint8Array.prototype.slice.call(bytes)) : deserialize(bytes));
+  return (bytes) => {
+    const scan = scanTopLevel(bytes);
+    if (scan === null || scan.inputsBytes <= LARGE_INPUTS_BYTES) return deserialize(bytes);
+    return new UndecodedRequest(Uint8Array.prototype.slice.call(bytes), scan.echo);
+  };
 }
 
 /**
- * The bytes of the top-level `inputs` fields of a serialized
- * ModelInferRequest; 0 for anything malformed (the decoder then says what).
+ * Reads a serialized ModelInferRequest's top-level fields without decoding
+ * it: the bytes of its `inputs`, and the names its answer repeats. null for
+ * anything malformed (the decoder then says what).
  */
-export function inputsBytes(message: Uint8Array): number {
+export function scanTopLevel(message: Uint8Array): { inputsBytes: number; echo: Echo } | null {
   let position = 0;
-  let total = 0;
+  let inputsBytes = 0;
+  const echo: Echo = { model_name: '', model_version: '', id: '' };
   const varint = (): number => {
     let value = 0;
     for (let shift = 0; shift < 50; shift += 7) {
@@ -64,24 +72,29 @@ export function inputsBytes(message: Uint8Array): number {
     }
     return -1;
   };
+  const text = (start: number, length: number) => Buffer.from(message.buffer, message.byteOffset + start, length).toString('utf8');
   while (position < message.length) {
     const tag = varint();
-    if (tag < 0) return 0;
+    if (tag < 0) return null;
+    const field = Math.floor(tag / 8);
     const wireType = tag % 8;
     if (wireType === 0) {
-      if (varint() < 0) return 0;
+      if (varint() < 0) return null;
     } else if (wireType === 1 || wireType === 5) {
       position += wireType === 1 ? 8 : 4;
     } else if (wireType === 2) {
       const length = varint();
-      if (length < 0 || position + length > message.length) return 0;
-      if (Math.floor(tag / 8) === INPUTS_FIELD) total += length;
+      if (length < 0 || position + length > message.length) return null;
+      if (field === INPUTS_FIELD) inputsBytes += length;
+      else if (field === MODEL_NAME_FIELD) echo.model_name = text(position, length);
+      else if (field === MODEL_VERSION_FIELD) echo.model_version = text(position, length);
+      else if (field === ID_FIELD) echo.id = text(position, length);
       position += length;
     } else {
-      return 0;
+      return null;
     }
   }
-  return total;
+  return position === message.length ? { inputsBytes, echo } : null;
 }
 
 /** The worker's side: decodes the request as the main thread would, its tensors moved back. */
@@ -89,14 +102,8 @@ export function decodeModelInfer(input: { bytes: Uint8Array }): JobResult<Decode
   const { bytes } = input;
   const method = inferenceService().ModelInfer as unknown as { requestDeserialize: (bytes: Buffer) => ModelInferRequest };
   const message = method.requestDeserialize(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  const decoded = { echo: { model_name: message.model_name, model_version: message.model_version, id: message.id }, parameters: message.parameters };
-  try {
-    const request = decodeInferRequest(message);
-    return { output: { ...decoded, request }, transfer: buffersOf(request.inputs.map((tensor) => tensor.data)) };
-  } catch (error) {
-    const { code, message: text } = toWeirError(error);
-    return { output: { ...decoded, error: { code, message: text } }, transfer: [] };
-  }
+  const request = decodeInferRequest(message);
+  return { output: { request, parameters: message.parameters }, transfer: buffersOf(request.inputs.map((tensor) => tensor.data)) };
 }
 
-export const DECODE_MODEL_INFER = defineJob<{ bytes: Uint8Array }, DecodedMessage>(import.meta.url, 'decodeModelInfer');
+export const DECODE_MODEL_INFER = defineJob(import.meta.url, 'decodeModelInfer', decodeModelInfer);

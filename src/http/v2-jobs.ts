@@ -40,5 +40,5 @@ export function encodeV2Response(input: EncodeInput): JobResult<EncodedBody> {
   return { output: { json: bytes, binary }, transfer: buffersOf([bytes, ...binary]) };
 }
 
-export const DECODE_V2_JSON = defineJob<DecodeInput, DecodedRequest>(import.meta.url, 'decodeV2Json');
-export const ENCODE_V2_RESPONSE = defineJob<EncodeInput, EncodedBody>(import.meta.url, 'encodeV2Response');
+export const DECODE_V2_JSON = defineJob(import.meta.url, 'decodeV2Json', decodeV2Json);
+export const ENCODE_V2_RESPONSE = defineJob(import.meta.url, 'encodeV2Response', encodeV2Response);

@@ -45,8 +45,8 @@ export class Metrics implements CoreObserver {
   private readonly batchRequests = new FastHistogram('weir_batch_size_requests', 'Requests per batch run.', LABELS, BATCH_BUCKETS, this.registry);
   private readonly jobs = new FastCounter(
     'weir_worker_jobs_total',
-    'Work besides inference run in the worker threads (decoding or encoding a large JSON body), by job, outcome and reason.',
-    ['job', 'outcome', 'reason'],
+    'Work besides inference handed to the worker threads (decoding or encoding a large body), by job, the thread that ran it (main when too many waited), outcome and reason.',
+    ['job', 'thread', 'outcome', 'reason'],
     this.registry,
   );
   private readonly jobDuration = new FastHistogram(
@@ -108,8 +108,8 @@ export class Metrics implements CoreObserver {
     for (const ms of stats.queueMs) queue.observe(ms / 1000);
   }
 
-  jobRan(job: string, seconds: number, failure: ErrorCode | null): void {
-    this.jobs.labels(job, failure ? 'failure' : 'success', failure ?? '').inc();
+  jobRan(job: string, thread: 'worker' | 'main', seconds: number, failure: ErrorCode | null): void {
+    this.jobs.labels(job, thread, failure ? 'failure' : 'success', failure ?? '').inc();
     this.jobDuration.labels(job).observe(seconds);
   }
 

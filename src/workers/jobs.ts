@@ -19,13 +19,13 @@ export interface Job<I, O> {
   /** The module's URL (import.meta.url of the module that exports the function). */
   readonly module: string;
   readonly name: string;
-  /** Never set: carries the types. */
-  readonly types?: (input: I) => O;
+  /** The function itself, for when the workers' queue of jobs is full: it then runs on the calling thread. */
+  readonly run: (input: I) => JobResult<O>;
 }
 
-/** Names `module`'s export `name` as a job; the worker imports the module on its first use. */
-export function defineJob<I, O>(module: string, name: string): Job<I, O> {
-  return { module, name };
+/** Names `module`'s export `name` (which is `run`) as a job; the worker imports the module on its first use. */
+export function defineJob<I, O>(module: string, name: string, run: (input: I) => JobResult<O>): Job<I, O> {
+  return { module, name, run };
 }
 
 const modules = new Map<string, Promise<Record<string, unknown>>>();

@@ -51,13 +51,13 @@ function runGroup(group: WireMessage): void {
 }
 
 function runJob({ module, name, input }: JobMessage): void {
-  runJobHere(module, name, input).then(
-    ({ output, transfer }) => port.postMessage({ kind: 'job-done', output } satisfies WorkerMessage, transfer),
-    (error: unknown) => {
+  runJobHere(module, name, input)
+    .then(({ output, transfer }) => port.postMessage({ kind: 'job-done', output } satisfies WorkerMessage, transfer))
+    // A job that throws, or whose output cannot be posted, is answered as failed.
+    .catch((error: unknown) => {
       const { code, message } = toWeirError(error);
       port.postMessage({ kind: 'job-failed', code, message } satisfies WorkerMessage);
-    },
-  );
+    });
 }
 
 port.postMessage({ kind: 'ready' } satisfies WorkerMessage);

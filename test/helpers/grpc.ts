@@ -18,6 +18,11 @@ export type Json = any;
 const definition = loadSync(SERVICE_PROTO, LOADER_OPTIONS);
 const ServiceClient = (grpc.loadPackageDefinition(definition).inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor;
 
+const service = (definition['inference.GRPCInferenceService'] ?? {}) as unknown as Record<string, grpc.MethodDefinition<Json, Json>>;
+const STREAM_METHOD = service.ModelStreamInfer as grpc.MethodDefinition<Json, Json>;
+/** ModelInfer's definition: its serializer makes request bytes to forge from. */
+export const inferenceMethod = service.ModelInfer as grpc.MethodDefinition<Json, Json>;
+
 export type Unary = 'ServerLive' | 'ServerReady' | 'ModelReady' | 'ServerMetadata' | 'ModelMetadata' | 'ModelInfer' | 'ModelConfig';
 
 export class GrpcClient {
@@ -48,6 +53,12 @@ export class GrpcClient {
 
   stream(): InferStream {
     return new InferStream((this.client as unknown as { ModelStreamInfer(): grpc.ClientDuplexStream<Json, Json> }).ModelStreamInfer());
+  }
+
+  /** ModelStreamInfer whose requests are written as bytes serialized (or forged) by the caller. */
+  rawStream(): InferStream {
+    const method = STREAM_METHOD;
+    return new InferStream(this.client.makeBidiStreamRequest(method.path, (bytes: Buffer) => bytes, method.responseDeserialize));
   }
 
   close(): void {
