@@ -34,7 +34,7 @@ import { nativeAddon } from '../dist/native/addon.js';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1.5);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? availableParallelism());
 const DEPTH = Number(process.env.BENCH_DEPTH ?? 8);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Math.max(1, Math.round(Number(process.env.BENCH_ROUNDS ?? 3) || 3));
 const BATCHES = [1, 8, 32, 128];
 const MODELS_DIR = join(import.meta.dirname, '..', 'models');
 
@@ -234,6 +234,7 @@ const fixedSequential = await fixedCost(1);
 const loadedRounds: FixedCost[] = [];
 for (let round = 0; round < ROUNDS; round++) loadedRounds.push(await fixedCost(DEPTH));
 const fixedLoaded = medianBy(loadedRounds, (cost) => cost.main_thread_plus_workers);
+const fixedLoadedProcess = medianBy(loadedRounds, (cost) => cost.process).process;
 const fixedHeavy = await fixedCost(4 * DEPTH);
 await core.stop();
 await rm(repository, { recursive: true, force: true });
@@ -254,7 +255,7 @@ console.log(
       },
       targets: {
         [`fixed_cost_main_plus_workers_at_most_25us_with_${DEPTH}_in_flight`]: fixedLoaded.main_thread_plus_workers <= 25,
-        [`fixed_cost_whole_process_at_most_25us_with_${DEPTH}_in_flight`]: fixedLoaded.process <= 25,
+        [`fixed_cost_whole_process_at_most_25us_with_${DEPTH}_in_flight`]: fixedLoadedProcess <= 25,
         tabular_batch128_at_least_85pct_of_raw: ratioOf('tabular', 128) >= 0.85,
         cnn_batch8_at_least_85pct_of_raw: ratioOf('cnn', 8) >= 0.85,
       },

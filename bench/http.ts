@@ -8,7 +8,7 @@
  *   BENCH_SECONDS=3 npm run bench:http  shorter (CPU time has 10 ms resolution: keep seconds, not fractions)
  *
  * Environment: BENCH_SECONDS, BENCH_WARMUP_SECONDS (2), BENCH_CONNECTIONS (64),
- * BENCH_ROUNDS (2: the whole sequence twice, ratios as the median of each round's),
+ * BENCH_ROUNDS (3: the whole sequence three times, each ratio the median of the rounds'),
  * BENCH_RAW_SECONDS (2 per batch size), BENCH_SERVER_CPUS (0),
  * BENCH_CLIENT_CPUS (1), BENCH_START_TIMEOUT_S (60), BENCH_SERVERS
  * (comma-separated subset of weir,naive-node,uws-hello). Needs `npm ci`
