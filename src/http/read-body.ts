@@ -82,8 +82,10 @@ export class BodyReader {
     const state: Reading = { ex, startedAt: performance.now(), received: 0, dropped };
     this.watch(state);
     const finish = (body: Uint8Array, borrowed: boolean) => {
+      // The body is the caller's now: nothing here may give it back, even if onBody throws.
       this.reading.delete(state);
-      ex.onAbort = null; // the body is the caller's now
+      ex.onAbort = null;
+      into = null;
       onBody(body, borrowed);
     };
     const receive = (chunk: ArrayBuffer, isLast: boolean) => {
