@@ -18,7 +18,7 @@ import { type GrpcServer, startGrpcServer } from '../dist/grpc/server.js';
 import { Metrics } from '../dist/metrics/metrics.js';
 import { tabularModel } from '../scripts/build-models.mjs';
 import { identityModel, randomFloats } from '../scripts/onnx-builder.mjs';
-import { GrpcClient, type Json, expectStatus, grpcFailure, inferenceMethod, rawBytes, rawNumbers, rawOutput, rawRequest } from './helpers/grpc.js';
+import { GrpcClient, type Json, expectStatus, grpcFailure, inferenceMethod, rawBytes, rawNumbers, rawOutput, rawRequest, stopServing } from './helpers/grpc.js';
 import { type Listening, call, listen, metricValue, postJson } from './helpers/http.js';
 import { heavyRowModel, runningBatchesOf, versionOne } from './helpers/http-models.js';
 import { EXAMPLE_REPOSITORY, makeRepository, removeRepository } from './helpers/repository.js';
@@ -449,12 +449,7 @@ describe('a slow model (one batch at a time): deadlines, cancellation, answers o
     client = new GrpcClient(grpcServer.port);
   });
 
-  afterAll(async () => {
-    client?.close();
-    await grpcServer?.close();
-    await core?.stop();
-    if (repository) await removeRepository(repository);
-  });
+  afterAll(() => stopServing({ client, server: grpcServer, core, repository }, removeRepository));
 
   const slowVersion = () => versionOne(core, 'slow');
   const runningBatches = () => runningBatchesOf(core, 'slow');
@@ -561,12 +556,7 @@ describe('requests with large typed inputs are decoded in a worker', () => {
     client = new GrpcClient(grpcServer.port);
   });
 
-  afterAll(async () => {
-    client?.close();
-    await grpcServer?.close();
-    await core?.stop();
-    if (repository) await removeRepository(repository);
-  });
+  afterAll(() => stopServing({ client, server: grpcServer, core, repository }, removeRepository));
 
   it('unary and streamed, with the answer a raw request gets; raw requests stay on the main thread', async () => {
     const before = jobs.length;

@@ -142,3 +142,11 @@ export function rawOutput<T>(response: Json, name: string, array: ArrayOf<T>): T
 export function rawNumbers(response: Json, name: string, array: ArrayOf<ArrayLike<number | bigint>>): number[] {
   return Array.from(rawOutput(response, name, array), Number);
 }
+
+/** Stops what a test file started, in order; a part its setup never made is skipped. */
+export async function stopServing(parts: { client?: GrpcClient; server?: { close(): Promise<void> }; core?: { stop(): Promise<void> }; repository?: string }, removeRepository: (root: string) => Promise<void>): Promise<void> {
+  parts.client?.close();
+  await parts.server?.close();
+  await parts.core?.stop();
+  if (parts.repository) await removeRepository(parts.repository);
+}
