@@ -13,6 +13,7 @@
  */
 import { type GrpcResult, grpcConfigFromEnv, isGrpcMeasured, runGrpcBenchmark } from './lib/grpc-harness.js';
 import { configFromEnv, isMeasured, runHttpBenchmark, type ServerResult } from './lib/harness.js';
+import type { LoadResult } from './lib/load.js';
 import { SERVERS } from './lib/servers.js';
 
 const requireWeir = process.env.BENCH_REQUIRE_WEIR === '1';
@@ -30,18 +31,23 @@ const notMeasured = (where: string, serverName: string, result: { skipped: strin
   else if (serverName !== 'weir' || requireWeir) failures.push(`${where}: ${result.skipped}`);
 };
 
-function checkHttp(where: string, serverName: string, result: ServerResult): void {
-  if (!isMeasured(result)) return notMeasured(where, serverName, result);
-  if (result.probe !== 'ok') failures.push(`${where}: wrong answer to a correct request: ${result.probe}`);
-  if (result.errors.total > 0) failures.push(`${where}: ${JSON.stringify(result.errors)} errors under load`);
-  if (result.requests_2xx === 0) failures.push(`${where}: no successful requests`);
-  missing(where, {
+/** The figures every load must report, by the name a failure gives them. */
+function loadFigures(result: Pick<LoadResult, 'requests_per_s' | 'latency_ms' | 'cpu_us_per_request'>) {
+  return {
     requests_per_s: result.requests_per_s,
     'latency_ms.p50': result.latency_ms.p50,
     'latency_ms.p90': result.latency_ms.p90,
     'latency_ms.p99': result.latency_ms.p99,
     cpu_us_per_request: result.cpu_us_per_request,
-  });
+  };
+}
+
+function checkHttp(where: string, serverName: string, result: ServerResult): void {
+  if (!isMeasured(result)) return notMeasured(where, serverName, result);
+  if (result.probe !== 'ok') failures.push(`${where}: wrong answer to a correct request: ${result.probe}`);
+  if (result.errors.total > 0) failures.push(`${where}: ${JSON.stringify(result.errors)} errors under load`);
+  if (result.requests_2xx === 0) failures.push(`${where}: no successful requests`);
+  missing(where, loadFigures(result));
   if (SERVERS.find((s) => s.name === serverName)?.metrics && !finite(result.mean_batch_size)) {
     failures.push(`${where}: mean_batch_size is missing (weir_batch_size_rows on /metrics)`);
   }
@@ -53,14 +59,7 @@ function checkGrpc(where: string, result: GrpcResult): void {
   if (result.errors.total > 0 || result.errors.outside_window > 0) failures.push(`${where}: ${JSON.stringify(result.errors)} errors under load`);
   if (!result.drained) failures.push(`${where}: requests in flight were left unanswered after the window`);
   if (result.requests_ok === 0) failures.push(`${where}: no successful requests`);
-  missing(where, {
-    requests_per_s: result.requests_per_s,
-    'latency_ms.p50': result.latency_ms.p50,
-    'latency_ms.p90': result.latency_ms.p90,
-    'latency_ms.p99': result.latency_ms.p99,
-    cpu_us_per_request: result.cpu_us_per_request,
-    'mean_batch_size (weir_batch_size_rows on /metrics)': result.mean_batch_size,
-  });
+  missing(where, { ...loadFigures(result), 'mean_batch_size (weir_batch_size_rows on /metrics)': result.mean_batch_size });
 }
 
 for (const [scenarioName, scenario] of Object.entries(report.scenarios)) {

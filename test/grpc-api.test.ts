@@ -50,12 +50,7 @@ describe('the example models over gRPC (and HTTP for comparison)', () => {
     client = new GrpcClient(grpcServer.port);
   });
 
-  afterAll(async () => {
-    client?.close();
-    await grpcServer?.close();
-    http?.server.close();
-    await core?.stop();
-  });
+  afterAll(() => stopServing({ client, server: grpcServer, http, core }, removeRepository));
 
   describe('health, metadata, readiness and config', () => {
     it('ServerLive, ServerReady, ServerMetadata', async () => {
@@ -318,13 +313,7 @@ describe('identity models: BYTES, FP16, INT64 beyond 2^53, BOOL, INT8; gRPC and 
     client = new GrpcClient(grpcServer.port);
   });
 
-  afterAll(async () => {
-    client?.close();
-    await grpcServer?.close();
-    http?.server.close();
-    await core?.stop();
-    if (repository) await removeRepository(repository);
-  });
+  afterAll(() => stopServing({ client, server: grpcServer, http, core, repository }, removeRepository));
 
   it('BYTES: typed bytes_contents and raw length-prefixed input give the same raw output', async () => {
     const elements = ['hello', 'wörld ✓', '', 'a"quote\\'].map((s) => Buffer.from(s, 'utf8'));

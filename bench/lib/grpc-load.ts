@@ -11,18 +11,12 @@ import type { GrpcMode } from './grpc-client.js';
 import type { LoadResult } from './load.js';
 import type { WindowTarget } from './window.js';
 
-export interface GrpcLoadRequest extends WindowTarget {
-  /** host:port of the gRPC server. */
-  address: string;
-  mode: GrpcMode;
-  callers: number;
-  channels: number;
-  seconds: number;
-  warmupSeconds: number;
+/** What the load child reads on stdin: the options, with the request as base64 and a stream timeout. */
+export type GrpcLoadRequest = Omit<GrpcLoadOptions, 'request' | 'cpus'> & {
   timeoutS: number;
   /** The serialized ModelInferRequest every caller sends. */
   requestBase64: string;
-}
+};
 
 export interface GrpcErrors {
   /** Errors among the answers in the measured window: statuses + stream_error_messages + wrong_answers + timeouts. */
@@ -68,22 +62,10 @@ export interface GrpcLoadOptions extends WindowTarget {
 }
 
 export async function runGrpcLoad(options: GrpcLoadOptions): Promise<GrpcLoadResult> {
-  const request: GrpcLoadRequest = {
-    address: options.address,
-    mode: options.mode,
-    callers: options.callers,
-    channels: options.channels,
-    seconds: options.seconds,
-    warmupSeconds: options.warmupSeconds,
-    timeoutS: 10,
-    requestBase64: options.request.toString('base64'),
-    serverPid: options.serverPid,
-    serverCpus: options.serverCpus,
-    metricsUrl: options.metricsUrl,
-    model: options.model,
-  };
+  const { request: bytes, cpus, ...rest } = options;
+  const request: GrpcLoadRequest = { ...rest, timeoutS: 10, requestBase64: bytes.toString('base64') };
   return runJsonChild<GrpcLoadResult>(join(import.meta.dirname, 'grpc-load-child.ts'), {
-    cpus: options.cpus,
+    cpus,
     input: request,
     timeoutMs: (options.seconds + options.warmupSeconds + 60) * 1000,
     what: `gRPC load generator (${options.mode})`,

@@ -144,9 +144,13 @@ export function rawNumbers(response: Json, name: string, array: ArrayOf<ArrayLik
 }
 
 /** Stops what a test file started, in order; a part its setup never made is skipped. */
-export async function stopServing(parts: { client?: GrpcClient; server?: { close(): Promise<void> }; core?: { stop(): Promise<void> }; repository?: string }, removeRepository: (root: string) => Promise<void>): Promise<void> {
+export async function stopServing(
+  parts: { client?: GrpcClient; server?: { close(): Promise<void> }; http?: { server: { close(): void } }; core?: { stop(): Promise<void> }; repository?: string },
+  removeRepository: (root: string) => Promise<void>,
+): Promise<void> {
   parts.client?.close();
   await parts.server?.close();
+  parts.http?.server.close();
   await parts.core?.stop();
   if (parts.repository) await removeRepository(parts.repository);
 }
