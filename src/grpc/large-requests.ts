@@ -17,7 +17,7 @@ import { inferenceService } from './proto.js';
 /** Bytes of `inputs` (typed contents included) past which a request is decoded in a worker. */
 export const LARGE_INPUTS_BYTES = 64 * 1024;
 
-/** ModelInferRequest's field numbers: model_name, model_version, id, inputs. */
+/** ModelInferRequest's field numbers: model_name, model_version, id (1 to 3, in that order), inputs. */
 const MODEL_NAME_FIELD = 1;
 const MODEL_VERSION_FIELD = 2;
 const ID_FIELD = 3;
@@ -49,19 +49,21 @@ export function deferringLargeInputs(deserialize: (bytes: Buffer) => unknown): (
   return (bytes) => {
     const scan = scanTopLevel(bytes);
     if (scan === null || scan.inputsBytes <= LARGE_INPUTS_BYTES) return deserialize(bytes);
-    return new UndecodedRequest(Uint8Array.prototype.slice.call(bytes), scan.echo);
+    return new UndecodedRequest(Uint8Array.prototype.slice.call(bytes), scan.echo());
   };
 }
 
 /**
  * Reads a serialized ModelInferRequest's top-level fields without decoding
- * it: the bytes of its `inputs`, and the names its answer repeats. null for
- * anything malformed (the decoder then says what).
+ * it: the bytes of its `inputs`, and (read only when asked: most requests
+ * never need it) the names its answer repeats. null for anything malformed
+ * (the decoder then says what).
  */
-export function scanTopLevel(message: Uint8Array): { inputsBytes: number; echo: Echo } | null {
+export function scanTopLevel(message: Uint8Array): { inputsBytes: number; echo: () => Echo } | null {
   let position = 0;
   let inputsBytes = 0;
-  const echo: Echo = { model_name: '', model_version: '', id: '' };
+  // Where model_name, model_version and id (fields 1 to 3) lie: start and length of each.
+  const spans = [0, 0, 0, 0, 0, 0];
   const varint = (): number => {
     let value = 0;
     for (let shift = 0; shift < 50; shift += 7) {
@@ -72,7 +74,6 @@ export function scanTopLevel(message: Uint8Array): { inputsBytes: number; echo: 
     }
     return -1;
   };
-  const text = (start: number, length: number) => Buffer.from(message.buffer, message.byteOffset + start, length).toString('utf8');
   while (position < message.length) {
     const tag = varint();
     if (tag < 0) return null;
@@ -86,15 +87,16 @@ export function scanTopLevel(message: Uint8Array): { inputsBytes: number; echo: 
       const length = varint();
       if (length < 0 || position + length > message.length) return null;
       if (field === INPUTS_FIELD) inputsBytes += length;
-      else if (field === MODEL_NAME_FIELD) echo.model_name = text(position, length);
-      else if (field === MODEL_VERSION_FIELD) echo.model_version = text(position, length);
-      else if (field === ID_FIELD) echo.id = text(position, length);
+      else if (field >= MODEL_NAME_FIELD && field <= ID_FIELD) spans.splice(2 * (field - 1), 2, position, length);
       position += length;
     } else {
       return null;
     }
   }
-  return position === message.length ? { inputsBytes, echo } : null;
+  if (position !== message.length) return null;
+  const text = (field: number) =>
+    Buffer.from(message.buffer, message.byteOffset + (spans[2 * (field - 1)] as number), spans[2 * (field - 1) + 1] as number).toString('utf8');
+  return { inputsBytes, echo: () => ({ model_name: text(MODEL_NAME_FIELD), model_version: text(MODEL_VERSION_FIELD), id: text(ID_FIELD) }) };
 }
 
 /** The worker's side: decodes the request as the main thread would, its tensors moved back. */
