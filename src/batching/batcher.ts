@@ -66,10 +66,7 @@ export interface BatchStats {
   queueMs: number[];
 }
 
-interface Queued {
-  inputs: Tensor[];
-  outputs: string[] | undefined;
-  deadline: number;
+interface Queued extends BatchRequest {
   rows: number;
   enqueuedAt: number;
   resolve: (result: RunResult) => void;
