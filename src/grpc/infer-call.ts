@@ -4,36 +4,29 @@
  * queue timeout, and the bidirectional stream, whose requests run
  * concurrently and are answered as each finishes.
  */
-import type { Deadline, ServerDuplexStream, StatusObject } from '@grpc/grpc-js';
-
 import type { InferenceCore } from '../core/core.js';
 import { ERRORS, toWeirError } from '../errors.js';
 import { decodeInferRequest, encodeInferResponse } from './infer-codec.js';
 import { DECODE_MODEL_INFER, type DecodedMessage, type Echo, UndecodedRequest } from './large-requests.js';
+import type { CallStatus } from './call.js';
 import type { ModelInferRequest, ModelInferResponse, ModelStreamInferResponse } from './messages.js';
+import type { ServerStream, StreamHandler } from './transport.js';
 
 export interface InferContext {
   core: InferenceCore;
 }
 
 /** Any error as a gRPC status, through the error table. */
-export function grpcError(error: unknown): Pick<StatusObject, 'code' | 'details'> {
+export function grpcError(error: unknown): CallStatus {
   const { code, message } = toWeirError(error);
   return { code: ERRORS[code].grpc, details: message };
 }
 
-/** Milliseconds left before a call's deadline; undefined when it has none. */
-function remainingMs(deadline: Deadline): number | undefined {
-  const at = deadline instanceof Date ? deadline.getTime() : deadline;
-  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
-}
-
 /** Runs one request through the core. Decode failures are counted as refused, as over HTTP. */
-export async function inferMessage(context: InferContext, message: ModelInferRequest | UndecodedRequest, deadline: Deadline): Promise<ModelInferResponse> {
+export async function inferMessage(context: InferContext, message: ModelInferRequest | UndecodedRequest, left: number | undefined): Promise<ModelInferResponse> {
   const { request, parameters } = await decodeMessage(context, message);
   // The request's `timeout` parameter and the call's deadline both shorten the
   // queue timeout; the core also caps it with the server's own.
-  const left = remainingMs(deadline);
   if (left !== undefined) request.timeoutMs = Math.min(request.timeoutMs ?? left, left);
   return encodeInferResponse(await context.core.infer(request), parameters);
 }
@@ -63,33 +56,31 @@ function echoOf(message: ModelInferRequest | UndecodedRequest): Echo {
  * its side and every answer is written; if the client cancels, requests in
  * flight still finish in the core, and their answers are dropped.
  */
-export function streamInfer(context: InferContext, stream: ServerDuplexStream<ModelInferRequest | UndecodedRequest, ModelStreamInferResponse>): void {
+export function streamInfer(context: InferContext, stream: ServerStream): StreamHandler {
   let pending = 0;
   let clientDone = false;
-  const open = () => !stream.cancelled && !stream.destroyed;
   const maybeEnd = () => {
-    if (clientDone && pending === 0 && open()) stream.end();
+    if (clientDone && pending === 0 && stream.open) stream.end();
   };
-  stream.on('data', (message: ModelInferRequest | UndecodedRequest) => {
-    pending += 1;
-    inferMessage(context, message, stream.getDeadline())
-      .then(
-        (response): ModelStreamInferResponse => ({ error_message: '', infer_response: response }),
-        (error: unknown): ModelStreamInferResponse => ({
-          error_message: toWeirError(error).message,
-          infer_response: echoOf(message),
-        }),
-      )
-      .then((answer) => {
-        pending -= 1;
-        if (open()) stream.write(answer);
-        maybeEnd();
-      });
-  });
-  stream.on('end', () => {
-    clientDone = true;
-    maybeEnd();
-  });
-  // A client that goes away mid-stream has no one left to answer; nothing here may throw for it.
-  stream.on('error', () => {});
+  return {
+    message(request) {
+      const message = request as ModelInferRequest | UndecodedRequest;
+      pending += 1;
+      inferMessage(context, message, stream.call.remainingMs())
+        .then(
+          (response): ModelStreamInferResponse => ({ error_message: '', infer_response: response }),
+          (error: unknown): ModelStreamInferResponse => ({ error_message: toWeirError(error).message, infer_response: echoOf(message) }),
+        )
+        .then((answer) => {
+          pending -= 1;
+          if (stream.open) stream.send(answer);
+          maybeEnd();
+        });
+    },
+    end() {
+      clientDone = true;
+      maybeEnd();
+    },
+    cancelled() {},
+  };
 }

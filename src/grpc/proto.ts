@@ -8,8 +8,7 @@
  */
 import { fileURLToPath } from 'node:url';
 
-import type { ServiceDefinition } from '@grpc/grpc-js';
-import { type Options, loadSync } from '@grpc/proto-loader';
+import { type Options, type ServiceDefinition, loadSync } from '@grpc/proto-loader';
 
 /** proto/ at the package root: two levels up from both src/grpc and dist/grpc. */
 export const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
@@ -30,6 +29,6 @@ let service: ServiceDefinition | null = null;
 
 /** GRPCInferenceService's method definitions (serializers included), parsed on first use. */
 export function inferenceService(): ServiceDefinition {
-  service ??= loadSync(SERVICE_PROTO, LOADER_OPTIONS)[SERVICE_NAME] as unknown as ServiceDefinition;
+  service ??= loadSync(SERVICE_PROTO, LOADER_OPTIONS)[SERVICE_NAME] as ServiceDefinition;
   return service;
 }

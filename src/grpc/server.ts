@@ -2,26 +2,22 @@
  * The KServe V2 gRPC front end (GRPCInferenceService, proto/). Like the HTTP
  * one it only translates: each call decodes its message, calls the core,
  * and encodes the answer; errors map through the error table to a gRPC
- * status. Message sizes are bounded by maxMessageBytes both ways (larger
- * ones are RESOURCE_EXHAUSTED, from grpc-js), and a call's deadline bounds
- * how long its request may wait in the model's queue.
+ * status. It runs on the project's own HTTP/2 transport (transport.ts),
+ * which costs a fraction of grpc-js's CPU per call. Message sizes are
+ * bounded by maxMessageBytes both ways (larger ones are RESOURCE_EXHAUSTED),
+ * and a call's deadline bounds how long its request may wait in the
+ * model's queue. Inference requests with large typed inputs are decoded in
+ * a worker (large-requests.ts).
  */
-import {
-  type MethodDefinition,
-  type ServerUnaryCall,
-  type ServiceDefinition,
-  type handleBidiStreamingCall,
-  type sendUnaryData,
-  Server,
-  ServerCredentials,
-} from '@grpc/grpc-js';
+import type { MethodDefinition } from '@grpc/proto-loader';
 
 import type { InferenceCore } from '../core/core.js';
-import { toModelConfig } from './model-config.js';
-import type { ModelInferRequest, ModelRequest, ModelStreamInferResponse } from './messages.js';
 import { type InferContext, grpcError, inferMessage, streamInfer } from './infer-call.js';
 import { type UndecodedRequest, deferringLargeInputs } from './large-requests.js';
+import type { ModelInferRequest, ModelRequest } from './messages.js';
+import { toModelConfig } from './model-config.js';
 import { inferenceService } from './proto.js';
+import { type Method, listen } from './transport.js';
 
 export interface GrpcServerOptions {
   host: string;
@@ -43,79 +39,35 @@ export const SHUTDOWN_GRACE_MS = 5000;
 /** Extensions reported by ServerMetadata: binary_tensor_data is HTTP's; gRPC has raw contents natively. */
 const EXTENSIONS = ['model_configuration'];
 
-/** A unary call answered by `answer`; whatever it throws becomes the call's status. */
-function unary<Request, Response>(answer: (request: Request, call: ServerUnaryCall<Request, Response>) => Response | Promise<Response>) {
-  return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>): void => {
-    if (call.cancelled) return;
-    Promise.resolve()
-      .then(() => answer(call.request, call))
-      .then(
-        (response) => {
-          if (!call.cancelled) callback(null, response);
-        },
-        (error: unknown) => {
-          if (!call.cancelled) callback(grpcError(error));
-        },
-      );
-  };
-}
-
-/** GRPCInferenceService, with inference requests whose inputs are large left for a worker to decode. */
-function serviceDeferringLargeInputs(): ServiceDefinition {
-  const service = inferenceService();
-  const deferring = (method: MethodDefinition<unknown, unknown>) => ({ ...method, requestDeserialize: deferringLargeInputs(method.requestDeserialize) });
-  return { ...service, ModelInfer: deferring(service.ModelInfer as MethodDefinition<unknown, unknown>), ModelStreamInfer: deferring(service.ModelStreamInfer as MethodDefinition<unknown, unknown>) };
-}
-
 /** ModelRequest's version: '' means none was given. */
 const version = (request: ModelRequest): string | undefined => (request.version === '' ? undefined : request.version);
 
-/** host:port for grpc-js, with an IPv6 host in brackets. */
-function address(host: string, port: number): string {
-  return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 export async function startGrpcServer(core: InferenceCore, options: GrpcServerOptions): Promise<GrpcServer> {
-  const server = new Server({
-    'grpc.max_receive_message_length': options.maxMessageBytes,
-    'grpc.max_send_message_length': options.maxMessageBytes,
+  const service = inferenceService();
+  /** A method's path and serializers (proto-loader's); with `defer`, requests with large inputs are left for a worker. */
+  const codecs = (name: string, defer = false) => {
+    const { path, requestDeserialize, responseSerialize } = service[name] as MethodDefinition<object, object>;
+    return { path, decode: defer ? deferringLargeInputs(requestDeserialize) : requestDeserialize, encode: (message: unknown) => responseSerialize(message as object) };
+  };
+  const unary = (name: string, answer: (request: never, remainingMs: number | undefined) => unknown, defer = false): Method => ({
+    kind: 'unary',
+    ...codecs(name, defer),
+    answer: (request, call) => answer(request as never, call.remainingMs()),
   });
   const context: InferContext = { core };
-  server.addService(serviceDeferringLargeInputs(), {
-    ServerLive: unary(() => ({ live: core.live() })),
-    ServerReady: unary(() => ({ ready: core.ready() })),
-    ServerMetadata: unary(() => {
+  const methods: Method[] = [
+    unary('ServerLive', () => ({ live: core.live() })),
+    unary('ServerReady', () => ({ ready: core.ready() })),
+    unary('ServerMetadata', () => {
       const { name, version: serverVersion } = core.serverMetadata();
       return { name, version: serverVersion, extensions: EXTENSIONS };
     }),
-    ModelReady: unary((request: ModelRequest) => ({ ready: core.modelReady(request.name, version(request)) })),
-    ModelMetadata: unary((request: ModelRequest) => core.modelMetadata(request.name, version(request))),
-    ModelConfig: unary((request: ModelRequest) => ({ config: toModelConfig(core.modelConfig(request.name, version(request))) })),
-    ModelInfer: unary((request: ModelInferRequest | UndecodedRequest, unaryCall) => inferMessage(context, request, unaryCall.getDeadline())),
-    ModelStreamInfer: ((stream) => streamInfer(context, stream)) satisfies handleBidiStreamingCall<ModelInferRequest | UndecodedRequest, ModelStreamInferResponse>,
-  });
-
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(address(options.host, options.port), ServerCredentials.createInsecure(), (error, bound) => {
-      if (error) {
-        server.forceShutdown();
-        reject(new Error(`cannot listen for gRPC on ${options.host}:${options.port} (is the port in use?): ${error.message}`));
-      } else resolve(bound);
-    });
-  });
-
-  let closing: Promise<void> | null = null;
-  return {
-    port,
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        const cutOff = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
-        server.tryShutdown(() => {
-          clearTimeout(cutOff);
-          resolve();
-        });
-      });
-      return closing;
-    },
-  };
+    unary('ModelReady', (request: ModelRequest) => ({ ready: core.modelReady(request.name, version(request)) })),
+    unary('ModelMetadata', (request: ModelRequest) => core.modelMetadata(request.name, version(request))),
+    unary('ModelConfig', (request: ModelRequest) => ({ config: toModelConfig(core.modelConfig(request.name, version(request))) })),
+    unary('ModelInfer', (request: ModelInferRequest | UndecodedRequest, remainingMs) => inferMessage(context, request, remainingMs), true),
+    { kind: 'bidi', ...codecs('ModelStreamInfer', true), open: (stream) => streamInfer(context, stream) },
+  ];
+  const transport = await listen({ host: options.host, port: options.port, maxMessageBytes: options.maxMessageBytes, methods, toStatus: grpcError });
+  return { port: transport.port, close: () => transport.close(SHUTDOWN_GRACE_MS) };
 }

@@ -1,0 +1,591 @@
+/**
+ * One HTTP/2 connection, the server's side, over a TCP socket: cleartext
+ * with prior knowledge ("h2c"), which is how gRPC clients speak to an
+ * insecure server. It parses frames, keeps the HPACK table in step, opens a
+ * stream per request and hands its header list and DATA to the listener
+ * the owner returns; it writes responses under the client's flow-control
+ * windows, batching every frame written in one turn of the event loop into
+ * one socket write. node:http2 spends ~50 µs of CPU per call; most of it is
+ * per-stream objects this design does not build.
+ *
+ * Limits, each a protocol error rather than unbounded memory: concurrent
+ * streams, header list size, header block size, frame size, and a budget of
+ * control frames and client resets per second (RFC 9113 section 10.5; the
+ * "rapid reset" attack).
+ */
+import type { Socket } from 'node:net';
+
+import {
+  CLIENT_PREFACE,
+  DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_WINDOW,
+  FRAME_HEADER_BYTES,
+  Flag,
+  FrameType,
+  H2Error,
+  MAX_FRAME_SIZE_LIMIT,
+  MAX_WINDOW,
+  Setting,
+  frame,
+  goAwayPayload,
+  settingsPayload,
+  uint32,
+  writeFrameHeader,
+} from './frames.js';
+import { HeaderListTooLarge, HpackDecoder, HpackError } from './hpack.js';
+
+/** What happens to a stream, from the client's side. */
+export interface StreamListener {
+  /** A DATA frame's payload, padding removed: a view, valid for as long as the listener keeps it. */
+  data(chunk: Buffer): void;
+  /** The client ended its side of the stream. */
+  end(): void;
+  /** The stream was reset or its connection lost before both sides ended: no answer can reach the client. */
+  reset(): void;
+}
+
+export interface ConnectionOptions {
+  maxConcurrentStreams: number;
+  /** The largest header list (RFC 7541 sizes: name + value + 32 per field) a request may send. */
+  maxHeaderListBytes: number;
+  /**
+   * A new stream: its decoded header list (flat: name, value, name, value…)
+   * and the stream to answer on; returns who hears of its DATA. Called with
+   * `headersTooLarge` true (and the list empty) when the list passed
+   * maxHeaderListBytes: the owner answers with an error.
+   */
+  onStream(stream: H2Stream, headers: string[], headersTooLarge: boolean): StreamListener;
+}
+
+/** Receive windows: large, since the gRPC layer bounds each message itself and reads everything at once. */
+const STREAM_WINDOW = 4 * 1024 * 1024;
+const CONNECTION_WINDOW = 64 * 1024 * 1024;
+/** The largest frame clients may send: large frames cost fewer headers for big tensors. */
+const MAX_RECEIVED_FRAME = 1024 * 1024;
+/** A header block (HEADERS + CONTINUATION) past this is refused outright, before decoding. */
+const MAX_HEADER_BLOCK_BYTES = 256 * 1024;
+/** PING, SETTINGS and client RST_STREAM frames allowed per second before the connection is judged abusive. */
+const CONTROL_FRAMES_PER_SECOND = 2000;
+/** Frames written in one turn up to this size are joined into one buffer; past it they are written as they are. */
+const JOIN_WRITES_BYTES = 64 * 1024;
+/** How long a connection closed for an error waits for its GOAWAY to be written. */
+const CLOSE_GRACE_MS = 1000;
+
+type Queued = Uint8Array | { trailers: Buffer };
+
+export class H2Stream {
+  /** Set by the connection from onStream's answer. */
+  listener: StreamListener | null = null;
+  sendWindow: number;
+  receiveWindow = STREAM_WINDOW;
+  remoteEnded = false;
+  localEnded = false;
+  closed = false;
+  /** DATA (and the trailers after it) waiting for the client's windows. */
+  readonly queue: Queued[] = [];
+
+  constructor(
+    private readonly connection: H2Connection,
+    readonly id: number,
+    sendWindow: number,
+  ) {
+    this.sendWindow = sendWindow;
+  }
+
+  /** Sends the response's header block; with `endStream`, the response ends there (gRPC's trailers-only answer). */
+  respond(block: Buffer, endStream = false): void {
+    if (this.closed || this.localEnded) return;
+    this.connection.writeHeaders(this.id, block, endStream);
+    if (endStream) this.connection.localEnd(this);
+  }
+
+  /** Queues DATA, sent as the client's windows allow. */
+  write(data: Uint8Array): void {
+    if (this.closed || this.localEnded || data.byteLength === 0) return;
+    this.queue.push(data);
+    this.connection.pump(this);
+  }
+
+  /** Queues the trailers, which end the stream once every DATA before them is sent. */
+  end(trailers: Buffer): void {
+    if (this.closed || this.localEnded) return;
+    this.queue.push({ trailers });
+    this.connection.pump(this);
+  }
+
+  /** Resets the stream (RST_STREAM) with an HTTP/2 error code. */
+  reset(code: number): void {
+    this.connection.resetStream(this, code);
+  }
+}
+
+export class H2Connection {
+  private readonly streams = new Map<number, H2Stream>();
+  private readonly decoder = new HpackDecoder();
+  /** Streams with DATA queued that the windows hold back. */
+  private readonly blocked = new Set<H2Stream>();
+  private lastStreamId = 0;
+  private prefaceRead = false;
+  private closed = false;
+  private goingAway = false;
+
+  // Input: chunks kept until a whole frame (or the preface) is there.
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private needed = CLIENT_PREFACE.length;
+  /** A header block whose CONTINUATION frames are still to come. */
+  private continuing: { streamId: number; endStream: boolean; fragments: Buffer[]; bytes: number } | null = null;
+
+  // Output: frames written this turn, flushed together.
+  private out: Uint8Array[] = [];
+  private outBytes = 0;
+  private flushScheduled = false;
+
+  // The client's settings and windows (what this side may send).
+  private peerInitialWindow = DEFAULT_WINDOW;
+  private peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
+  private sendWindow = DEFAULT_WINDOW;
+  private receiveWindow = CONNECTION_WINDOW;
+
+  private controlFrames = 0;
+  private controlSecond = 0;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly options: ConnectionOptions,
+  ) {
+    socket.setNoDelay(true);
+    this.write(
+      frame(
+        FrameType.SETTINGS,
+        0,
+        0,
+        settingsPayload([
+          [Setting.ENABLE_PUSH, 0],
+          [Setting.MAX_CONCURRENT_STREAMS, options.maxConcurrentStreams],
+          [Setting.INITIAL_WINDOW_SIZE, STREAM_WINDOW],
+          [Setting.MAX_FRAME_SIZE, MAX_RECEIVED_FRAME],
+          [Setting.MAX_HEADER_LIST_SIZE, options.maxHeaderListBytes],
+        ]),
+      ),
+    );
+    this.write(frame(FrameType.WINDOW_UPDATE, 0, 0, uint32(CONNECTION_WINDOW - DEFAULT_WINDOW)));
+    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    socket.on('error', () => {}); // 'close' follows: streams are reset there
+    socket.on('close', () => this.lost());
+  }
+
+  /** Streams open now. */
+  get openStreams(): number {
+    return this.streams.size;
+  }
+
+  /**
+   * Graceful close: GOAWAY naming the last stream that will be answered; new
+   * streams are refused, the socket ends once the open ones are answered.
+   */
+  goAway(): void {
+    if (this.closed || this.goingAway) return;
+    this.goingAway = true;
+    this.write(frame(FrameType.GOAWAY, 0, 0, goAwayPayload(this.lastStreamId, H2Error.NO_ERROR, 'server shutting down')));
+    this.endIfIdle();
+  }
+
+  /** Closes at once: streams in flight are reset. */
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  // --- input -------------------------------------------------------------
+
+  private receive(chunk: Buffer): void {
+    if (this.closed) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    if (this.buffered < this.needed) return;
+    const input = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.buffered);
+    this.chunks = [];
+    this.buffered = 0;
+    let at = 0;
+    if (!this.prefaceRead) {
+      if (!input.subarray(0, CLIENT_PREFACE.length).equals(CLIENT_PREFACE)) {
+        // Not HTTP/2 with prior knowledge (an HTTP/1.1 request, TLS, noise): nothing to answer in its protocol.
+        this.socket.destroy();
+        this.closed = true;
+        return;
+      }
+      this.prefaceRead = true;
+      at = CLIENT_PREFACE.length;
+    }
+    while (!this.closed) {
+      if (input.length - at < FRAME_HEADER_BYTES) {
+        this.needed = FRAME_HEADER_BYTES;
+        break;
+      }
+      const length = (input[at]! << 16) | (input[at + 1]! << 8) | input[at + 2]!;
+      if (length > MAX_RECEIVED_FRAME) return this.fail(H2Error.FRAME_SIZE_ERROR, `a ${length}-byte frame; the most this server accepts is ${MAX_RECEIVED_FRAME}`);
+      if (input.length - at < FRAME_HEADER_BYTES + length) {
+        this.needed = FRAME_HEADER_BYTES + length;
+        break;
+      }
+      const type = input[at + 3]!;
+      const flags = input[at + 4]!;
+      const streamId = input.readUInt32BE(at + 5) & 0x7fffffff;
+      const payload = input.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + length);
+      at += FRAME_HEADER_BYTES + length;
+      this.onFrame(type, flags, streamId, payload);
+    }
+    if (!this.closed && at < input.length) {
+      const rest = input.subarray(at);
+      this.chunks.push(rest);
+      this.buffered = rest.length;
+    }
+  }
+
+  private onFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
+    if (this.continuing && type !== FrameType.CONTINUATION) return this.fail(H2Error.PROTOCOL_ERROR, 'a header block was interrupted by another frame');
+    switch (type) {
+      case FrameType.DATA:
+        return this.onDataFrame(flags, streamId, payload);
+      case FrameType.HEADERS:
+        return this.onHeadersFrame(flags, streamId, payload);
+      case FrameType.CONTINUATION:
+        return this.onContinuation(flags, streamId, payload);
+      case FrameType.RST_STREAM:
+        return this.onReset(streamId, payload);
+      case FrameType.SETTINGS:
+        return this.onSettings(flags, streamId, payload);
+      case FrameType.PING:
+        return this.onPing(flags, streamId, payload);
+      case FrameType.WINDOW_UPDATE:
+        return this.onWindowUpdate(streamId, payload);
+      case FrameType.GOAWAY:
+        if (streamId !== 0) return this.fail(H2Error.PROTOCOL_ERROR, 'GOAWAY on a stream');
+        return; // the client stops opening streams; those open are still answered
+      case FrameType.PRIORITY:
+        if (streamId === 0) return this.fail(H2Error.PROTOCOL_ERROR, 'PRIORITY on stream 0');
+        if (payload.length !== 5) this.resetById(streamId, H2Error.FRAME_SIZE_ERROR);
+        return; // priorities are advisory; every stream is served as it comes
+      case FrameType.PUSH_PROMISE:
+        return this.fail(H2Error.PROTOCOL_ERROR, 'a client may not push');
+      default:
+        return; // unknown frame types are ignored (RFC 9113 section 4.1)
+    }
+  }
+
+  private onHeadersFrame(flags: number, streamId: number, payload: Buffer): void {
+    if (streamId === 0) return this.fail(H2Error.PROTOCOL_ERROR, 'HEADERS on stream 0');
+    let fragment = this.unpad(flags, payload);
+    if (fragment === null) return;
+    if (flags & Flag.PRIORITY) {
+      if (fragment.length < 5) return this.fail(H2Error.FRAME_SIZE_ERROR, 'HEADERS too short for its priority fields');
+      fragment = fragment.subarray(5);
+    }
+    const endStream = (flags & Flag.END_STREAM) !== 0;
+    if (flags & Flag.END_HEADERS) return this.onHeaderBlock(streamId, fragment, endStream);
+    this.continuing = { streamId, endStream, fragments: [fragment], bytes: fragment.length };
+  }
+
+  private onContinuation(flags: number, streamId: number, payload: Buffer): void {
+    const block = this.continuing;
+    if (!block || block.streamId !== streamId) return this.fail(H2Error.PROTOCOL_ERROR, 'CONTINUATION without a header block to continue');
+    block.fragments.push(payload);
+    block.bytes += payload.length;
+    if (block.bytes > MAX_HEADER_BLOCK_BYTES) return this.fail(H2Error.ENHANCE_YOUR_CALM, `a header block past ${MAX_HEADER_BLOCK_BYTES} bytes`);
+    if (!(flags & Flag.END_HEADERS)) return;
+    this.continuing = null;
+    this.onHeaderBlock(streamId, Buffer.concat(block.fragments, block.bytes), block.endStream);
+  }
+
+  private onHeaderBlock(streamId: number, block: Buffer, endStream: boolean): void {
+    // Decoded whatever becomes of the stream: the HPACK table must stay in step with the client's.
+    let headers: string[] = [];
+    let tooLarge = false;
+    try {
+      headers = this.decoder.decode(block, this.options.maxHeaderListBytes);
+    } catch (error) {
+      if (error instanceof HeaderListTooLarge) tooLarge = true;
+      else if (error instanceof HpackError) return this.fail(H2Error.COMPRESSION_ERROR, error.message);
+      else throw error;
+    }
+
+    const stream = this.streams.get(streamId);
+    if (stream) {
+      // Trailers from the client: they must end its side.
+      if (!endStream || stream.remoteEnded) return this.resetStream(stream, H2Error.PROTOCOL_ERROR);
+      return this.remoteEnd(stream);
+    }
+    if (streamId <= this.lastStreamId) return; // a stream already closed (perhaps reset by this side): ignored
+    if (streamId % 2 === 0) return this.fail(H2Error.PROTOCOL_ERROR, `stream ${streamId}: clients open odd-numbered streams`);
+    this.lastStreamId = streamId;
+    if (this.goingAway || this.streams.size >= this.options.maxConcurrentStreams) {
+      this.write(frame(FrameType.RST_STREAM, 0, streamId, uint32(H2Error.REFUSED_STREAM)));
+      return;
+    }
+    const opened = new H2Stream(this, streamId, this.peerInitialWindow);
+    this.streams.set(streamId, opened);
+    opened.listener = this.options.onStream(opened, headers, tooLarge);
+    if (endStream && !opened.closed) this.remoteEnd(opened);
+  }
+
+  private onDataFrame(flags: number, streamId: number, payload: Buffer): void {
+    if (streamId === 0) return this.fail(H2Error.PROTOCOL_ERROR, 'DATA on stream 0');
+    // The whole payload, padding included, counts against the windows.
+    if (payload.length > this.receiveWindow) return this.fail(H2Error.FLOW_CONTROL_ERROR, 'DATA past the connection window');
+    this.receiveWindow -= payload.length;
+    if (this.receiveWindow < CONNECTION_WINDOW / 2) {
+      this.write(frame(FrameType.WINDOW_UPDATE, 0, 0, uint32(CONNECTION_WINDOW - this.receiveWindow)));
+      this.receiveWindow = CONNECTION_WINDOW;
+    }
+    const stream = this.streams.get(streamId);
+    if (!stream) {
+      if (streamId > this.lastStreamId) return this.fail(H2Error.PROTOCOL_ERROR, `DATA on stream ${streamId}, which was never opened`);
+      return; // a closed stream: frames the client sent before it learned so
+    }
+    if (stream.remoteEnded) return this.resetStream(stream, H2Error.STREAM_CLOSED);
+    if (payload.length > stream.receiveWindow) return this.resetStream(stream, H2Error.FLOW_CONTROL_ERROR);
+    stream.receiveWindow -= payload.length;
+    const endStream = (flags & Flag.END_STREAM) !== 0;
+    if (!endStream && stream.receiveWindow < STREAM_WINDOW / 2) {
+      this.write(frame(FrameType.WINDOW_UPDATE, 0, streamId, uint32(STREAM_WINDOW - stream.receiveWindow)));
+      stream.receiveWindow = STREAM_WINDOW;
+    }
+    const data = this.unpad(flags, payload);
+    if (data === null) return;
+    if (data.length > 0) stream.listener?.data(data);
+    if (endStream && !stream.closed) this.remoteEnd(stream);
+  }
+
+  private onReset(streamId: number, payload: Buffer): void {
+    if (streamId === 0) return this.fail(H2Error.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
+    if (payload.length !== 4) return this.fail(H2Error.FRAME_SIZE_ERROR, 'RST_STREAM must carry 4 bytes');
+    if (!this.withinControlBudget()) return;
+    const stream = this.streams.get(streamId);
+    if (stream) this.close(stream);
+  }
+
+  private onSettings(flags: number, streamId: number, payload: Buffer): void {
+    if (streamId !== 0) return this.fail(H2Error.PROTOCOL_ERROR, 'SETTINGS on a stream');
+    if (flags & Flag.ACK) {
+      if (payload.length !== 0) this.fail(H2Error.FRAME_SIZE_ERROR, 'a SETTINGS acknowledgement carries nothing');
+      return;
+    }
+    if (payload.length % 6 !== 0) return this.fail(H2Error.FRAME_SIZE_ERROR, 'SETTINGS must carry 6 bytes per setting');
+    if (!this.withinControlBudget()) return;
+    for (let at = 0; at < payload.length; at += 6) {
+      const id = payload.readUInt16BE(at);
+      const value = payload.readUInt32BE(at + 2);
+      if (id === Setting.INITIAL_WINDOW_SIZE) {
+        if (value > MAX_WINDOW) return this.fail(H2Error.FLOW_CONTROL_ERROR, `SETTINGS_INITIAL_WINDOW_SIZE ${value} is past 2^31-1`);
+        const delta = value - this.peerInitialWindow;
+        this.peerInitialWindow = value;
+        for (const stream of this.streams.values()) stream.sendWindow += delta;
+      } else if (id === Setting.MAX_FRAME_SIZE) {
+        if (value < DEFAULT_MAX_FRAME_SIZE || value > MAX_FRAME_SIZE_LIMIT) return this.fail(H2Error.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value} is out of range`);
+        this.peerMaxFrameSize = value;
+      } else if (id === Setting.ENABLE_PUSH && value > 1) {
+        return this.fail(H2Error.PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH ${value} is not 0 or 1`);
+      }
+      // HEADER_TABLE_SIZE: this side's header blocks never use the dynamic table. The others concern pushes.
+    }
+    this.write(frame(FrameType.SETTINGS, Flag.ACK, 0));
+    for (const stream of this.streams.values()) if (stream.queue.length > 0) this.pump(stream);
+  }
+
+  private onPing(flags: number, streamId: number, payload: Buffer): void {
+    if (streamId !== 0) return this.fail(H2Error.PROTOCOL_ERROR, 'PING on a stream');
+    if (payload.length !== 8) return this.fail(H2Error.FRAME_SIZE_ERROR, 'PING must carry 8 bytes');
+    if (flags & Flag.ACK || !this.withinControlBudget()) return;
+    this.write(frame(FrameType.PING, Flag.ACK, 0, payload));
+  }
+
+  private onWindowUpdate(streamId: number, payload: Buffer): void {
+    if (payload.length !== 4) return this.fail(H2Error.FRAME_SIZE_ERROR, 'WINDOW_UPDATE must carry 4 bytes');
+    const increment = payload.readUInt32BE(0) & 0x7fffffff;
+    if (streamId === 0) {
+      if (increment === 0) return this.fail(H2Error.PROTOCOL_ERROR, 'a WINDOW_UPDATE of 0');
+      this.sendWindow += increment;
+      if (this.sendWindow > MAX_WINDOW) return this.fail(H2Error.FLOW_CONTROL_ERROR, 'the connection window passed 2^31-1');
+      for (const stream of [...this.blocked]) this.pump(stream);
+      return;
+    }
+    const stream = this.streams.get(streamId);
+    if (!stream) return;
+    if (increment === 0) return this.resetStream(stream, H2Error.PROTOCOL_ERROR);
+    stream.sendWindow += increment;
+    if (stream.sendWindow > MAX_WINDOW) return this.resetStream(stream, H2Error.FLOW_CONTROL_ERROR);
+    this.pump(stream);
+  }
+
+  /** A padded frame's content, or null after failing the connection for a bad pad length. */
+  private unpad(flags: number, payload: Buffer): Buffer | null {
+    if (!(flags & Flag.PADDED)) return payload;
+    const padding = payload.length > 0 ? (payload[0] as number) : 0;
+    if (payload.length === 0 || padding >= payload.length) {
+      this.fail(H2Error.PROTOCOL_ERROR, 'padding longer than its frame');
+      return null;
+    }
+    return payload.subarray(1, payload.length - padding);
+  }
+
+  /** Counts a control frame; past the budget, fails the connection and returns false. */
+  private withinControlBudget(): boolean {
+    const second = Math.floor(performance.now() / 1000);
+    if (second !== this.controlSecond) {
+      this.controlSecond = second;
+      this.controlFrames = 0;
+    }
+    if (++this.controlFrames <= CONTROL_FRAMES_PER_SECOND) return true;
+    this.fail(H2Error.ENHANCE_YOUR_CALM, `more than ${CONTROL_FRAMES_PER_SECOND} PING, SETTINGS and RST_STREAM frames in a second`);
+    return false;
+  }
+
+  // --- streams -----------------------------------------------------------
+
+  private remoteEnd(stream: H2Stream): void {
+    stream.remoteEnded = true;
+    stream.listener?.end();
+    if (stream.localEnded) this.forget(stream);
+  }
+
+  /** This side has sent its last frame on the stream. */
+  localEnd(stream: H2Stream): void {
+    stream.localEnded = true;
+    this.blocked.delete(stream);
+    if (!stream.remoteEnded) {
+      // Answered before the client finished sending: tell it to stop (RFC 9113 section 8.1).
+      this.write(frame(FrameType.RST_STREAM, 0, stream.id, uint32(H2Error.NO_ERROR)));
+    }
+    this.forget(stream);
+  }
+
+  resetStream(stream: H2Stream, code: number): void {
+    if (stream.closed) return;
+    this.write(frame(FrameType.RST_STREAM, 0, stream.id, uint32(code)));
+    this.close(stream);
+  }
+
+  private resetById(streamId: number, code: number): void {
+    const stream = this.streams.get(streamId);
+    if (stream) this.resetStream(stream, code);
+    else this.write(frame(FrameType.RST_STREAM, 0, streamId, uint32(code)));
+  }
+
+  /** Closes a stream that did not end normally: its listener hears of it. */
+  private close(stream: H2Stream): void {
+    if (stream.closed) return;
+    this.forget(stream);
+    stream.listener?.reset();
+  }
+
+  private forget(stream: H2Stream): void {
+    stream.closed = true;
+    stream.queue.length = 0;
+    this.blocked.delete(stream);
+    this.streams.delete(stream.id);
+    if (this.goingAway) this.endIfIdle();
+  }
+
+  private endIfIdle(): void {
+    if (this.streams.size > 0 || this.closed) return;
+    this.closed = true;
+    this.flush();
+    this.socket.end();
+  }
+
+  // --- output ------------------------------------------------------------
+
+  writeHeaders(streamId: number, block: Buffer, endStream: boolean): void {
+    const endFlag = endStream ? Flag.END_STREAM : 0;
+    if (block.length <= this.peerMaxFrameSize) {
+      this.write(frame(FrameType.HEADERS, endFlag | Flag.END_HEADERS, streamId, block));
+      return;
+    }
+    for (let at = 0; at < block.length; at += this.peerMaxFrameSize) {
+      const part = block.subarray(at, at + this.peerMaxFrameSize);
+      const last = at + this.peerMaxFrameSize >= block.length ? Flag.END_HEADERS : 0;
+      this.write(at === 0 ? frame(FrameType.HEADERS, endFlag | last, streamId, part) : frame(FrameType.CONTINUATION, last, streamId, part));
+    }
+  }
+
+  /** Sends what the stream has queued, as far as the windows allow. */
+  pump(stream: H2Stream): void {
+    const { queue } = stream;
+    while (queue.length > 0 && !stream.closed) {
+      const next = queue[0] as Queued;
+      if (!(next instanceof Uint8Array)) {
+        queue.shift();
+        this.writeHeaders(stream.id, next.trailers, true);
+        this.localEnd(stream);
+        return;
+      }
+      const allowed = Math.min(this.sendWindow, stream.sendWindow, this.peerMaxFrameSize);
+      if (allowed <= 0) {
+        this.blocked.add(stream);
+        return;
+      }
+      const length = Math.min(allowed, next.byteLength);
+      const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+      writeFrameHeader(header, 0, length, FrameType.DATA, 0, stream.id);
+      this.write(header);
+      this.write(length === next.byteLength ? next : next.subarray(0, length));
+      if (length === next.byteLength) queue.shift();
+      else queue[0] = next.subarray(length);
+      this.sendWindow -= length;
+      stream.sendWindow -= length;
+    }
+    this.blocked.delete(stream);
+  }
+
+  private write(bytes: Uint8Array): void {
+    this.out.push(bytes);
+    this.outBytes += bytes.byteLength;
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // After the microtasks of this turn: the answers to one batch leave in one write.
+    process.nextTick(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.out.length === 0 || this.socket.destroyed) {
+      this.out = [];
+      this.outBytes = 0;
+      return;
+    }
+    const out = this.out;
+    const bytes = this.outBytes;
+    this.out = [];
+    this.outBytes = 0;
+    if (out.length === 1) this.socket.write(out[0] as Uint8Array);
+    else if (bytes <= JOIN_WRITES_BYTES) this.socket.write(Buffer.concat(out, bytes));
+    else {
+      this.socket.cork();
+      for (const part of out) this.socket.write(part);
+      this.socket.uncork();
+    }
+  }
+
+  /** A connection error: GOAWAY with its code and reason, then the socket closes. */
+  private fail(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.write(frame(FrameType.GOAWAY, 0, 0, goAwayPayload(this.lastStreamId, code, reason)));
+    this.flush();
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
+    this.lost();
+  }
+
+  /** The socket is gone (or failed): every open stream is reset. */
+  private lost(): void {
+    this.closed = true;
+    const open = [...this.streams.values()];
+    this.streams.clear();
+    this.blocked.clear();
+    for (const stream of open) {
+      stream.closed = true;
+      stream.listener?.reset();
+    }
+  }
+}

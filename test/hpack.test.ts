@@ -1,0 +1,362 @@
+import { describe, expect, it } from 'vitest';
+
+import { HeaderListTooLarge, HpackDecoder, HpackError, encodeHeaderBlock } from '../src/grpc/h2/hpack.js';
+import { huffmanDecode, huffmanEncode, huffmanEncodedLength } from '../src/grpc/h2/huffman.js';
+
+const hex = (text: string): Uint8Array => Uint8Array.from(Buffer.from(text.replace(/\s+/g, ''), 'hex'));
+const NO_LIMIT = Number.MAX_SAFE_INTEGER;
+
+/** Decodes every block on one decoder, checking each list and the table after it (RFC 7541 Appendix C). */
+function expectSequence(
+  decoder: HpackDecoder,
+  steps: Array<{ block: string; fields: string[]; table: Array<[string, string]>; tableSize: number }>,
+): void {
+  for (const step of steps) {
+    expect(decoder.decode(hex(step.block), NO_LIMIT)).toEqual(step.fields);
+    expect(decoder.dynamicTableEntries()).toEqual(step.table);
+    expect(decoder.dynamicTableSize).toBe(step.tableSize);
+  }
+}
+
+const decodeHuffman = (bytes: Uint8Array): string => huffmanDecode(bytes, 0, bytes.length);
+
+describe('Huffman coding', () => {
+  it('assigns the codes of Appendix B', () => {
+    // Symbol, code, length: a few from each end of the table.
+    const samples: Array<[number, number, number]> = [
+      [0, 0x1ff8, 13],
+      [1, 0x7fffd8, 23],
+      [10, 0x3ffffffc, 30],
+      [32, 0x14, 6],
+      [48, 0x0, 5],
+      [65, 0x21, 6],
+      [126, 0x1ffd, 13],
+      [255, 0x3ffffee, 26],
+    ];
+    for (const [symbol, code, length] of samples) {
+      const bytes = huffmanEncode(String.fromCharCode(symbol));
+      expect(bytes.length).toBe(Math.ceil(length / 8));
+      const bits = bytes.reduce((acc, octet) => acc * 256 + octet, 0);
+      const padding = bytes.length * 8 - length;
+      expect(Math.floor(bits / 2 ** padding)).toBe(code);
+      expect(bits % 2 ** padding).toBe(2 ** padding - 1);
+    }
+  });
+
+  it('round-trips every octet, alone and in one string', () => {
+    const all = String.fromCharCode(...Array.from({ length: 256 }, (_, octet) => octet));
+    for (const text of [...all, all, all + all, '', 'application/grpc', '99m']) {
+      const encoded = huffmanEncode(text);
+      expect(encoded.length).toBe(huffmanEncodedLength(text));
+      expect(decodeHuffman(encoded)).toBe(text);
+    }
+  });
+
+  it('decodes within a range of a larger buffer', () => {
+    const encoded = huffmanEncode('custom-value');
+    const framed = Uint8Array.from([0xaa, ...encoded, 0x55]);
+    expect(huffmanDecode(framed, 1, 1 + encoded.length)).toBe('custom-value');
+  });
+
+  it('rejects padding longer than 7 bits', () => {
+    // '0' is 00000: then 3 + 8 one-bits.
+    expect(() => decodeHuffman(hex('07 ff'))).toThrow(HpackError);
+    expect(() => decodeHuffman(hex('ff'))).toThrow(/padding/);
+  });
+
+  it('rejects padding that is not the high bits of EOS', () => {
+    expect(() => decodeHuffman(hex('00'))).toThrow(/padding/);
+    expect(() => decodeHuffman(hex('06'))).toThrow(/padding/);
+    expect(decodeHuffman(hex('07'))).toBe('0');
+  });
+
+  it('rejects EOS inside a string', () => {
+    expect(() => decodeHuffman(hex('ff ff ff ff'))).toThrow(/EOS/);
+    // EOS, then 'a' and padding.
+    expect(() => decodeHuffman(hex('ff ff ff fc 7f'))).toThrow(/EOS/);
+  });
+
+  it('refuses to encode a char past latin1', () => {
+    expect(() => huffmanEncode('€')).toThrow(RangeError);
+  });
+});
+
+describe('HPACK decoding: RFC 7541 Appendix C', () => {
+  it('C.2: literal and indexed fields', () => {
+    const decoder = new HpackDecoder();
+    expectSequence(decoder, [
+      {
+        block: '400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572',
+        fields: ['custom-key', 'custom-header'],
+        table: [['custom-key', 'custom-header']],
+        tableSize: 55,
+      },
+    ]);
+    for (const [block, fields] of [
+      ['040c 2f73 616d 706c 652f 7061 7468', [':path', '/sample/path']],
+      ['1008 7061 7373 776f 7264 0673 6563 7265 74', ['password', 'secret']],
+      ['82', [':method', 'GET']],
+    ] as const) {
+      const fresh = new HpackDecoder();
+      expect(fresh.decode(hex(block), NO_LIMIT)).toEqual(fields);
+      expect(fresh.dynamicTableEntries()).toEqual([]);
+      expect(fresh.dynamicTableSize).toBe(0);
+    }
+  });
+
+  const requestFields = [
+    [':method', 'GET', ':scheme', 'http', ':path', '/', ':authority', 'www.example.com'],
+    [':method', 'GET', ':scheme', 'http', ':path', '/', ':authority', 'www.example.com', 'cache-control', 'no-cache'],
+    [':method', 'GET', ':scheme', 'https', ':path', '/index.html', ':authority', 'www.example.com', 'custom-key', 'custom-value'],
+  ];
+  const requestTables: Array<Array<[string, string]>> = [
+    [[':authority', 'www.example.com']],
+    [
+      ['cache-control', 'no-cache'],
+      [':authority', 'www.example.com'],
+    ],
+    [
+      ['custom-key', 'custom-value'],
+      ['cache-control', 'no-cache'],
+      [':authority', 'www.example.com'],
+    ],
+  ];
+  const requestTableSizes = [57, 110, 164];
+
+  it('C.3: requests without Huffman coding', () => {
+    const blocks = [
+      '8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d',
+      '8286 84be 5808 6e6f 2d63 6163 6865',
+      '8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65',
+    ];
+    expectSequence(
+      new HpackDecoder(),
+      blocks.map((block, i) => ({ block, fields: requestFields[i]!, table: requestTables[i]!, tableSize: requestTableSizes[i]! })),
+    );
+  });
+
+  it('C.4: requests with Huffman coding', () => {
+    const blocks = [
+      '8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff',
+      '8286 84be 5886 a8eb 1064 9cbf',
+      '8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf',
+    ];
+    expectSequence(
+      new HpackDecoder(),
+      blocks.map((block, i) => ({ block, fields: requestFields[i]!, table: requestTables[i]!, tableSize: requestTableSizes[i]! })),
+    );
+  });
+
+  const location = 'https://www.example.com';
+  const date21 = 'Mon, 21 Oct 2013 20:13:21 GMT';
+  const date22 = 'Mon, 21 Oct 2013 20:13:22 GMT';
+  const cookie = 'foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1';
+  const responseFields = [
+    [':status', '302', 'cache-control', 'private', 'date', date21, 'location', location],
+    [':status', '307', 'cache-control', 'private', 'date', date21, 'location', location],
+    [':status', '200', 'cache-control', 'private', 'date', date22, 'location', location, 'content-encoding', 'gzip', 'set-cookie', cookie],
+  ];
+  // A 256-byte table: the second and third responses evict.
+  const responseTables: Array<Array<[string, string]>> = [
+    [
+      ['location', location],
+      ['date', date21],
+      ['cache-control', 'private'],
+      [':status', '302'],
+    ],
+    [
+      [':status', '307'],
+      ['location', location],
+      ['date', date21],
+      ['cache-control', 'private'],
+    ],
+    [
+      ['set-cookie', cookie],
+      ['content-encoding', 'gzip'],
+      ['date', date22],
+    ],
+  ];
+  const responseTableSizes = [222, 222, 215];
+
+  it('C.5: responses without Huffman coding, evicting from a 256-byte table', () => {
+    const blocks = [
+      `4803 3330 3258 0770 7269 7661 7465 611d 4d6f 6e2c 2032 3120 4f63 7420 3230 3133 2032 303a 3133 3a32 3120 474d
+       546e 1768 7474 7073 3a2f 2f77 7777 2e65 7861 6d70 6c65 2e63 6f6d`,
+      '4803 3330 37c1 c0bf',
+      `88c1 611d 4d6f 6e2c 2032 3120 4f63 7420 3230 3133 2032 303a 3133 3a32 3220 474d 54c0 5a04 677a 6970 7738 666f
+       6f3d 4153 444a 4b48 514b 425a 584f 5157 454f 5049 5541 5851 5745 4f49 553b 206d 6178 2d61 6765 3d33 3630 303b
+       2076 6572 7369 6f6e 3d31`,
+    ];
+    expectSequence(
+      new HpackDecoder(256),
+      blocks.map((block, i) => ({ block, fields: responseFields[i]!, table: responseTables[i]!, tableSize: responseTableSizes[i]! })),
+    );
+  });
+
+  it('C.6: responses with Huffman coding, evicting from a 256-byte table', () => {
+    const blocks = [
+      `4882 6402 5885 aec3 771a 4b61 96d0 7abe 9410 54d4 44a8 2005 9504 0b81 66e0 82a6 2d1b ff6e 919d 29ad 1718 63c7
+       8f0b 97c8 e9ae 82ae 43d3`,
+      '4883 640e ffc1 c0bf',
+      `88c1 6196 d07a be94 1054 d444 a820 0595 040b 8166 e084 a62d 1bff c05a 839b d9ab 77ad 94e7 821d d7f2 e6c7 b335
+       dfdf cd5b 3960 d5af 2708 7f36 72c1 ab27 0fb5 291f 9587 3160 65c0 03ed 4ee5 b106 3d50 07`,
+    ];
+    expectSequence(
+      new HpackDecoder(256),
+      blocks.map((block, i) => ({ block, fields: responseFields[i]!, table: responseTables[i]!, tableSize: responseTableSizes[i]! })),
+    );
+  });
+});
+
+/** A literal with incremental indexing and a new name, strings raw. */
+function indexedLiteral(name: string, value: string): number[] {
+  return [0x40, name.length, ...Buffer.from(name, 'latin1'), value.length, ...Buffer.from(value, 'latin1')];
+}
+
+describe('HPACK decoding: the dynamic table', () => {
+  it('keeps the newest entries as the ring wraps around many times', () => {
+    // 128 bytes hold three entries of 36 bytes ('kNN', 'v' and 32).
+    const decoder = new HpackDecoder(128);
+    for (let i = 0; i < 40; i++) decoder.decode(Uint8Array.from(indexedLiteral(`k${i}`, 'v')), NO_LIMIT);
+    expect(decoder.dynamicTableEntries()).toEqual([
+      ['k39', 'v'],
+      ['k38', 'v'],
+      ['k37', 'v'],
+    ]);
+    expect(decoder.dynamicTableSize).toBe(3 * 36);
+    // Index 62 is the newest, 64 the oldest.
+    expect(decoder.decode(hex('be c0'), NO_LIMIT)).toEqual(['k39', 'v', 'k37', 'v']);
+  });
+
+  it('empties the table for an entry larger than the table', () => {
+    const decoder = new HpackDecoder(64);
+    decoder.decode(Uint8Array.from(indexedLiteral('a', 'b')), NO_LIMIT);
+    expect(decoder.dynamicTableSize).toBe(34);
+    expect(decoder.decode(Uint8Array.from(indexedLiteral('name', 'x'.repeat(40))), NO_LIMIT)).toEqual(['name', 'x'.repeat(40)]);
+    expect(decoder.dynamicTableEntries()).toEqual([]);
+    expect(decoder.dynamicTableSize).toBe(0);
+  });
+
+  it('evicts on a table size update at the start of a block, and grows back up to the advertised size', () => {
+    const decoder = new HpackDecoder();
+    decoder.decode(hex('8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d'), NO_LIMIT);
+    // Size 0, then 4096 (31 + 0x61 + 0x1f << 7), then an indexed field.
+    expect(decoder.decode(hex('20 3fe11f 82'), NO_LIMIT)).toEqual([':method', 'GET']);
+    expect(decoder.dynamicTableEntries()).toEqual([]);
+    decoder.decode(Uint8Array.from(indexedLiteral('a', 'b')), NO_LIMIT);
+    expect(decoder.dynamicTableSize).toBe(34);
+  });
+
+  it('rejects a table size update past the advertised size', () => {
+    expect(() => new HpackDecoder().decode(hex('3fe21f'), NO_LIMIT)).toThrow(/exceeds 4096/);
+    expect(() => new HpackDecoder(256).decode(hex('3fe201'), NO_LIMIT)).toThrow(HpackError);
+  });
+
+  it('refuses a table size that is not a 31-bit count', () => {
+    for (const size of [-1, 1.5, 2 ** 31, Number.NaN]) expect(() => new HpackDecoder(size)).toThrow(RangeError);
+    expect(new HpackDecoder(0).decode(Uint8Array.from(indexedLiteral('a', 'b')), NO_LIMIT)).toEqual(['a', 'b']);
+  });
+
+  it('rejects a table size update after a field', () => {
+    expect(() => new HpackDecoder().decode(hex('82 20'), NO_LIMIT)).toThrow(/after a header field/);
+  });
+});
+
+describe('HPACK decoding: malformed blocks', () => {
+  const decodeFresh = (block: string) => new HpackDecoder().decode(hex(block), NO_LIMIT);
+
+  it('rejects index 0 and indices past both tables', () => {
+    expect(() => decodeFresh('80')).toThrow(/index 0/);
+    expect(() => decodeFresh('be')).toThrow(/index 62 is past/);
+    // A literal whose name index is past the tables.
+    expect(() => decodeFresh('7f00 0161')).toThrow(/index 63 is past/);
+    expect(() => decodeFresh('0f30 0161')).toThrow(HpackError);
+  });
+
+  it('rejects a block that ends inside a field', () => {
+    for (const block of [
+      // A string longer than the rest of the block.
+      '400a 6375 7374 6f6d',
+      // A name and no value.
+      '04',
+      '40 0161',
+      // An integer whose continuation is missing.
+      'ff',
+      'ff 80',
+      // A string length whose continuation is missing.
+      '40 7f',
+    ]) {
+      expect(() => decodeFresh(block), block).toThrow(/ends inside a field/);
+    }
+  });
+
+  it('rejects integers too large or too long', () => {
+    // 127 + 127 + ... + 15 << 28: past 2^31 in five continuation octets.
+    expect(() => decodeFresh('ff ff ff ff ff 0f')).toThrow(/too large/);
+    // Six continuation octets, even though the value is small.
+    expect(() => decodeFresh('ff 80 80 80 80 80 00')).toThrow(/too many octets/);
+    // The largest index five octets allow below 2^31 is only past the tables.
+    expect(() => decodeFresh('ff 80 80 80 80 07')).toThrow(/past the tables/);
+  });
+});
+
+describe('HPACK decoding: the header list limit', () => {
+  // C.3.1's list: (7+3) + (7+4) + (5+1) + (10+15) octets, plus 32 per field.
+  const firstRequest = hex('8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d');
+  const secondRequest = hex('8286 84be 5808 6e6f 2d63 6163 6865');
+
+  it('accepts a list at the limit', () => {
+    expect(new HpackDecoder().decode(firstRequest, 180)).toHaveLength(8);
+  });
+
+  it('refuses a list past the limit, still keeping the table in step', () => {
+    const decoder = new HpackDecoder();
+    let thrown: unknown;
+    try {
+      decoder.decode(firstRequest, 179);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(HeaderListTooLarge);
+    expect(thrown).not.toBeInstanceOf(HpackError);
+    expect(thrown).toMatchObject({ listBytes: 180, limit: 179 });
+    expect(decoder.dynamicTableEntries()).toEqual([[':authority', 'www.example.com']]);
+    expect(decoder.decode(secondRequest, NO_LIMIT)).toEqual([
+      ...[':method', 'GET', ':scheme', 'http', ':path', '/', ':authority', 'www.example.com'],
+      ...['cache-control', 'no-cache'],
+    ]);
+  });
+});
+
+describe('HPACK encoding', () => {
+  it('indexes a static field, names a static name, and writes a new name raw', () => {
+    expect(encodeHeaderBlock([[':status', '200']])).toEqual(Buffer.from([0x88]));
+    expect(encodeHeaderBlock([['content-type', 'application/grpc']])).toEqual(
+      Buffer.concat([Buffer.from([0x0f, 0x10, 0x10]), Buffer.from('application/grpc')]),
+    );
+    expect(encodeHeaderBlock([['grpc-status', '0']])).toEqual(Buffer.concat([Buffer.from([0x00, 0x0b]), Buffer.from('grpc-status'), Buffer.from([0x01, 0x30])]));
+  });
+
+  it('writes blocks that decode back to their fields, leaving the table empty', () => {
+    const fields: Array<[string, string]> = [
+      [':status', '200'],
+      [':status', '500'],
+      [':status', '418'],
+      [':method', 'POST'],
+      ['content-type', 'application/grpc'],
+      ['accept-encoding', 'gzip, deflate'],
+      ['accept-encoding', 'identity'],
+      ['www-authenticate', ''],
+      ['grpc-status', '0'],
+      ['grpc-message', 'x'.repeat(300)],
+      ['x'.repeat(200), 'latin1 \u00e9\u00ff'],
+    ];
+    const decoder = new HpackDecoder();
+    expect(decoder.decode(encodeHeaderBlock(fields), NO_LIMIT)).toEqual(fields.flat());
+    expect(decoder.dynamicTableSize).toBe(0);
+  });
+
+  it('refuses a char past latin1', () => {
+    expect(() => encodeHeaderBlock([['grpc-message', '€']])).toThrow(RangeError);
+  });
+});
