@@ -14,7 +14,8 @@ import type { MethodDefinition } from '@grpc/proto-loader';
 import type { InferenceCore } from '../core/core.js';
 import { type InferContext, grpcError, inferMessage, streamInfer } from './infer-call.js';
 import { type UndecodedRequest, deferringLargeInputs } from './large-requests.js';
-import type { ModelInferRequest, ModelRequest } from './messages.js';
+import { decodeModelInferRequest, encodeModelInferResponse, encodeModelStreamInferResponse } from './infer-wire.js';
+import type { ModelInferRequest, ModelInferResponse, ModelRequest, ModelStreamInferResponse } from './messages.js';
 import { toModelConfig } from './model-config.js';
 import { inferenceService } from './proto.js';
 import { type Method, listen } from './transport.js';
@@ -44,16 +45,18 @@ const version = (request: ModelRequest): string | undefined => (request.version 
 
 export async function startGrpcServer(core: InferenceCore, options: GrpcServerOptions): Promise<GrpcServer> {
   const service = inferenceService();
-  /** A method's path and serializers (proto-loader's); with `defer`, requests with large inputs are left for a worker. */
-  const codecs = (name: string, defer = false) => {
+  /** A method's path and proto-loader's serializers. */
+  const codecs = (name: string) => {
     const { path, requestDeserialize, responseSerialize } = service[name] as MethodDefinition<object, object>;
-    return { path, decode: defer ? deferringLargeInputs(requestDeserialize) : requestDeserialize, encode: (message: unknown) => responseSerialize(message as object) };
+    return { path, decode: requestDeserialize, encode: (message: unknown) => responseSerialize(message as object) };
   };
-  const unary = (name: string, answer: (request: never, remainingMs: number | undefined) => unknown, defer = false): Method => ({
+  const unary = (name: string, answer: (request: never, remainingMs: number | undefined) => unknown): Method => ({
     kind: 'unary',
-    ...codecs(name, defer),
+    ...codecs(name),
     answer: (request, call) => answer(request as never, call.remainingMs()),
   });
+  // The inference messages have their own codec (infer-wire.ts); requests with large typed inputs are left for a worker.
+  const decodeInfer = deferringLargeInputs((bytes) => decodeModelInferRequest(bytes) ?? codecs('ModelInfer').decode(bytes));
   const context: InferContext = { core };
   const methods: Method[] = [
     unary('ServerLive', () => ({ live: core.live() })),
@@ -65,8 +68,20 @@ export async function startGrpcServer(core: InferenceCore, options: GrpcServerOp
     unary('ModelReady', (request: ModelRequest) => ({ ready: core.modelReady(request.name, version(request)) })),
     unary('ModelMetadata', (request: ModelRequest) => core.modelMetadata(request.name, version(request))),
     unary('ModelConfig', (request: ModelRequest) => ({ config: toModelConfig(core.modelConfig(request.name, version(request))) })),
-    unary('ModelInfer', (request: ModelInferRequest | UndecodedRequest, remainingMs) => inferMessage(context, request, remainingMs), true),
-    { kind: 'bidi', ...codecs('ModelStreamInfer', true), open: (stream) => streamInfer(context, stream) },
+    {
+      kind: 'unary',
+      path: codecs('ModelInfer').path,
+      decode: decodeInfer,
+      encode: (response) => encodeModelInferResponse(response as ModelInferResponse),
+      answer: (request, call) => inferMessage(context, request as ModelInferRequest | UndecodedRequest, call.remainingMs()),
+    },
+    {
+      kind: 'bidi',
+      path: codecs('ModelStreamInfer').path,
+      decode: decodeInfer,
+      encode: (answer) => encodeModelStreamInferResponse(answer as ModelStreamInferResponse),
+      open: (stream) => streamInfer(context, stream),
+    },
   ];
   const transport = await listen({ host: options.host, port: options.port, maxMessageBytes: options.maxMessageBytes, methods, toStatus: grpcError });
   return { port: transport.port, close: () => transport.close(SHUTDOWN_GRACE_MS) };
