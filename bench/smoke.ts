@@ -72,10 +72,12 @@ if (!raw || !('best' in raw) || !finite(raw.best.rows_per_s)) {
 
 checkHttp('grpc/http_json/weir', 'weir', grpcReport.results.http_json);
 checkGrpc('grpc/grpc_unary/weir', grpcReport.results.grpc_unary);
+checkHttp('grpc/http_json_at_unary_rate/weir', 'weir', grpcReport.results.http_json_at_unary_rate);
 checkGrpc('grpc/grpc_stream/weir', grpcReport.results.grpc_stream);
 if (!('skipped' in grpcReport.server)) {
   missing('grpc/ratios', {
     grpc_unary_cpu_per_request_vs_http: grpcReport.ratios.grpc_unary_cpu_per_request_vs_http,
+    grpc_unary_cpu_per_request_vs_http_at_same_rate: grpcReport.ratios.grpc_unary_cpu_per_request_vs_http_at_same_rate,
     grpc_stream_cpu_per_request_vs_http: grpcReport.ratios.grpc_stream_cpu_per_request_vs_http,
   });
 }

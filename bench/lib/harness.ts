@@ -131,7 +131,8 @@ async function runServer(spec: ServerSpec, config: HarnessConfig, scenarios: Rec
 }
 
 /** One scenario against a running server: its probe, then the load; errors become the result. */
-export async function measureHttpScenario(server: RunningServer, scenario: Scenario, config: HarnessConfig): Promise<ServerResult> {
+/** Drives `scenario` at full speed, or paced at `requestsPerSecond`. */
+export async function measureHttpScenario(server: RunningServer, scenario: Scenario, config: HarnessConfig, requestsPerSecond?: number): Promise<ServerResult> {
   let probe: string;
   try {
     probe = (await scenario.probe(server.baseUrl)) ?? 'ok';
@@ -152,6 +153,7 @@ export async function measureHttpScenario(server: RunningServer, scenario: Scena
       metricsUrl: server.metricsUrl,
       model: scenario.model,
       cpus: config.clientCpus,
+      ...(requestsPerSecond !== undefined && { requestsPerSecond }),
     });
     return { probe, ready_after_s: server.readyAfterS, ...load };
   } catch (error) {

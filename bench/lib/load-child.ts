@@ -32,6 +32,7 @@ function run(request: LoadRequest, seconds: number, onResponse?: (status: number
         pipelining: 1,
         duration: seconds,
         timeout: request.timeoutS,
+        ...(request.requestsPerSecond !== undefined && { overallRate: request.requestsPerSecond }),
       },
       (error, result) => (error ? reject(error) : resolve(result)),
     );

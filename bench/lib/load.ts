@@ -17,6 +17,8 @@ export interface LoadRequest extends WindowTarget {
   seconds: number;
   warmupSeconds: number;
   timeoutS: number;
+  /** Requests per second across all connections, paced; omitted: as fast as the server answers. */
+  requestsPerSecond?: number;
 }
 
 export interface LoadResult {
@@ -60,6 +62,7 @@ export interface LoadOptions {
   metricsUrl: string | null;
   model: string;
   cpus: string | undefined;
+  requestsPerSecond?: number;
 }
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
@@ -76,6 +79,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     metricsUrl: options.metricsUrl,
     model: options.model,
     timeoutS: 10,
+    ...(options.requestsPerSecond !== undefined && { requestsPerSecond: options.requestsPerSecond }),
   };
   return runJsonChild<LoadResult>(join(import.meta.dirname, 'load-child.ts'), {
     cpus: options.cpus,
