@@ -37,8 +37,12 @@ export interface CallEvents {
 
 /** grpc-message's encoding: percent-encoded UTF-8 outside printable ASCII (and '%' itself). */
 export function encodeStatusMessage(message: string): string {
+  const bytes = Buffer.from(message, 'utf8');
+  // Cut before a character, not inside one: a partial UTF-8 sequence fails the client's percent-decoding.
+  let end = Math.min(bytes.length, MAX_STATUS_MESSAGE_BYTES);
+  while (end < bytes.length && end > 0 && ((bytes[end] as number) & 0xc0) === 0x80) end--;
   let encoded = '';
-  for (const byte of Buffer.from(message, 'utf8').subarray(0, MAX_STATUS_MESSAGE_BYTES)) {
+  for (const byte of bytes.subarray(0, end)) {
     encoded += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
   }
   return encoded;

@@ -243,7 +243,8 @@ function serveUnary(call: Call, method: UnaryMethod, toStatus: (error: unknown) 
       if (!request) return call.finish({ code: GrpcStatus.UNIMPLEMENTED, details: `${name} takes one request message; none arrived` });
       try {
         const answer = method.answer(decodeOrThrow(method, name, request), call);
-        if (answer instanceof Promise) answer.then(reply, fail);
+        // A throw in reply (an answer `encode` refuses) fails the call too, rather than rejecting unhandled.
+        if (answer instanceof Promise) answer.then(reply).catch(fail);
         else reply(answer);
       } catch (error) {
         fail(error);
@@ -253,7 +254,12 @@ function serveUnary(call: Call, method: UnaryMethod, toStatus: (error: unknown) 
   });
 }
 
-/** A bidirectional stream: each request decoded and handed on; the method sends and ends as it likes. */
+/**
+ * A bidirectional stream: each request decoded and handed on; the method
+ * sends and ends as it likes. What its handler throws ends the call with
+ * that error's status, as a unary method's does (thrown from inside the
+ * connection's read, it would otherwise take the process down).
+ */
 function serveStream(call: Call, method: StreamingMethod, toStatus: (error: unknown) => CallStatus): void {
   const name = method.path.slice(method.path.lastIndexOf('/') + 1);
   const stream: ServerStream = {
@@ -264,20 +270,33 @@ function serveStream(call: Call, method: StreamingMethod, toStatus: (error: unkn
     send: (message) => call.send(method.encode(message)),
     end: (status = OK) => call.finish(status),
   };
-  const handler = method.open(stream);
+  let handler: StreamHandler;
+  try {
+    handler = method.open(stream);
+  } catch (error) {
+    call.finish(toStatus(error));
+    return;
+  }
+  const fail = (error: unknown) => {
+    const open = !call.finished;
+    call.finish(toStatus(error));
+    if (open) handler.cancelled();
+  };
   call.listen({
     message(bytes) {
-      let request: unknown;
       try {
-        request = decodeOrThrow(method, name, bytes);
+        handler.message(decodeOrThrow(method, name, bytes));
       } catch (error) {
-        call.finish(toStatus(error));
-        handler.cancelled();
-        return;
+        fail(error);
       }
-      handler.message(request);
     },
-    end: () => handler.end(),
+    end() {
+      try {
+        handler.end();
+      } catch (error) {
+        fail(error);
+      }
+    },
     cancelled: () => handler.cancelled(),
   });
 }

@@ -134,7 +134,7 @@ export class H2Connection {
   private buffered = 0;
   private needed = CLIENT_PREFACE.length;
   /** A header block whose CONTINUATION frames are still to come. */
-  private continuing: { streamId: number; endStream: boolean; fragments: Buffer[]; bytes: number } | null = null;
+  private continuing: { streamId: number; endStream: boolean; fragments: Buffer[]; bytes: number; cost: number } | null = null;
 
   // Output: frames written this turn, flushed together.
   private out: Uint8Array[] = [];
@@ -148,7 +148,7 @@ export class H2Connection {
   private receiveWindow = CONNECTION_WINDOW;
 
   private controlFrames = 0;
-  private controlSecond = 0;
+  private controlWindowStart = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly socket: Socket,
@@ -191,15 +191,23 @@ export class H2Connection {
     this.endIfIdle();
   }
 
-  /** Closes at once: streams in flight are reset. */
+  /** Closes at once: streams in flight are reset, their listeners told before this returns. */
   destroy(): void {
     this.socket.destroy();
+    // 'close' comes a turn later, after the server's own 'close' (whose owner may stop what the listeners use).
+    this.lost();
   }
 
   // --- input -------------------------------------------------------------
 
   private receive(chunk: Buffer): void {
     if (this.closed) return;
+    if (!this.prefaceRead && !this.continuesPreface(chunk)) {
+      // Not HTTP/2 with prior knowledge (an HTTP/1.1 request, TLS, noise): nothing to answer in its protocol.
+      this.socket.destroy();
+      this.closed = true;
+      return;
+    }
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     if (this.buffered < this.needed) return;
@@ -208,12 +216,6 @@ export class H2Connection {
     this.buffered = 0;
     let at = 0;
     if (!this.prefaceRead) {
-      if (!input.subarray(0, CLIENT_PREFACE.length).equals(CLIENT_PREFACE)) {
-        // Not HTTP/2 with prior knowledge (an HTTP/1.1 request, TLS, noise): nothing to answer in its protocol.
-        this.socket.destroy();
-        this.closed = true;
-        return;
-      }
       this.prefaceRead = true;
       at = CLIENT_PREFACE.length;
     }
@@ -240,6 +242,16 @@ export class H2Connection {
       this.chunks.push(rest);
       this.buffered = rest.length;
     }
+  }
+
+  /**
+   * Whether `chunk` goes on with the preface where the bytes before it left
+   * off. Checked as bytes arrive, not once 24 are there: a short HTTP/1.1
+   * request ("GET / HTTP/1.1" and a blank line) would wait for them forever.
+   */
+  private continuesPreface(chunk: Buffer): boolean {
+    const expected = CLIENT_PREFACE.subarray(this.buffered, this.buffered + chunk.length);
+    return chunk.subarray(0, expected.length).equals(expected);
   }
 
   private onFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
@@ -281,9 +293,11 @@ export class H2Connection {
       if (fragment.length < 5) return this.fail(H2Error.FRAME_SIZE_ERROR, 'HEADERS too short for its priority fields');
       fragment = fragment.subarray(5);
     }
+    // One HEADERS frame may be as large as any frame: the block's limit holds for it too.
+    if (fragment.length > MAX_HEADER_BLOCK_BYTES) return this.fail(H2Error.ENHANCE_YOUR_CALM, `a header block past ${MAX_HEADER_BLOCK_BYTES} bytes`);
     const endStream = (flags & Flag.END_STREAM) !== 0;
     if (flags & Flag.END_HEADERS) return this.onHeaderBlock(streamId, fragment, endStream);
-    this.continuing = { streamId, endStream, fragments: [fragment], bytes: fragment.length };
+    this.continuing = { streamId, endStream, fragments: [fragment], bytes: fragment.length, cost: fragment.length };
   }
 
   private onContinuation(flags: number, streamId: number, payload: Buffer): void {
@@ -291,7 +305,9 @@ export class H2Connection {
     if (!block || block.streamId !== streamId) return this.fail(H2Error.PROTOCOL_ERROR, 'CONTINUATION without a header block to continue');
     block.fragments.push(payload);
     block.bytes += payload.length;
-    if (block.bytes > MAX_HEADER_BLOCK_BYTES) return this.fail(H2Error.ENHANCE_YOUR_CALM, `a header block past ${MAX_HEADER_BLOCK_BYTES} bytes`);
+    // Each frame costs its header too: endless empty CONTINUATIONs (the "CONTINUATION flood") add no bytes to the block.
+    block.cost += FRAME_HEADER_BYTES + payload.length;
+    if (block.cost > MAX_HEADER_BLOCK_BYTES) return this.fail(H2Error.ENHANCE_YOUR_CALM, `a header block past ${MAX_HEADER_BLOCK_BYTES} bytes`);
     if (!(flags & Flag.END_HEADERS)) return;
     this.continuing = null;
     this.onHeaderBlock(streamId, Buffer.concat(block.fragments, block.bytes), block.endStream);
@@ -315,8 +331,8 @@ export class H2Connection {
       if (!endStream || stream.remoteEnded) return this.resetStream(stream, H2Error.PROTOCOL_ERROR);
       return this.remoteEnd(stream);
     }
-    if (streamId <= this.lastStreamId) return; // a stream already closed (perhaps reset by this side): ignored
     if (streamId % 2 === 0) return this.fail(H2Error.PROTOCOL_ERROR, `stream ${streamId}: clients open odd-numbered streams`);
+    if (streamId <= this.lastStreamId) return; // a stream already closed (perhaps reset by this side): ignored
     this.lastStreamId = streamId;
     if (this.goingAway || this.streams.size >= this.options.maxConcurrentStreams) {
       this.write(frame(FrameType.RST_STREAM, 0, streamId, uint32(H2Error.REFUSED_STREAM)));
@@ -324,6 +340,8 @@ export class H2Connection {
     }
     const opened = new H2Stream(this, streamId, this.peerInitialWindow);
     this.streams.set(streamId, opened);
+    // Known before onStream answers: an answer that ends the stream at once need not reset a stream the client ended.
+    opened.remoteEnded = endStream;
     opened.listener = this.options.onStream(opened, headers, tooLarge);
     if (endStream && !opened.closed) this.remoteEnd(opened);
   }
@@ -352,6 +370,8 @@ export class H2Connection {
     }
     const data = this.unpad(flags, payload);
     if (data === null) return;
+    // As for HEADERS: an answer the data completes (a refused message) must not reset a stream this frame ended.
+    stream.remoteEnded = endStream;
     if (data.length > 0) stream.listener?.data(data);
     if (endStream && !stream.closed) this.remoteEnd(stream);
   }
@@ -379,7 +399,10 @@ export class H2Connection {
         if (value > MAX_WINDOW) return this.fail(H2Error.FLOW_CONTROL_ERROR, `SETTINGS_INITIAL_WINDOW_SIZE ${value} is past 2^31-1`);
         const delta = value - this.peerInitialWindow;
         this.peerInitialWindow = value;
-        for (const stream of this.streams.values()) stream.sendWindow += delta;
+        for (const stream of this.streams.values()) {
+          stream.sendWindow += delta;
+          if (stream.sendWindow > MAX_WINDOW) return this.fail(H2Error.FLOW_CONTROL_ERROR, `SETTINGS_INITIAL_WINDOW_SIZE ${value} takes stream ${stream.id}'s window past 2^31-1`);
+        }
       } else if (id === Setting.MAX_FRAME_SIZE) {
         if (value < DEFAULT_MAX_FRAME_SIZE || value > MAX_FRAME_SIZE_LIMIT) return this.fail(H2Error.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value} is out of range`);
         this.peerMaxFrameSize = value;
@@ -430,9 +453,10 @@ export class H2Connection {
 
   /** Counts a control frame; past the budget, fails the connection and returns false. */
   private withinControlBudget(): boolean {
-    const second = Math.floor(performance.now() / 1000);
-    if (second !== this.controlSecond) {
-      this.controlSecond = second;
+    // A second from the first frame counted, not a clock-aligned one: a burst straddling a second's boundary is still one burst.
+    const now = performance.now();
+    if (now - this.controlWindowStart >= 1000) {
+      this.controlWindowStart = now;
       this.controlFrames = 0;
     }
     if (++this.controlFrames <= CONTROL_FRAMES_PER_SECOND) return true;
