@@ -257,11 +257,28 @@ class Writer {
   string(field: number, value: string | undefined, keepEmpty = false): void {
     if (!value && !keepEmpty) return;
     value ??= '';
-    const length = Buffer.byteLength(value, 'utf8');
     this.tag(field, LENGTH_DELIMITED);
+    // Short ASCII (names, versions, ids) is copied char by char: Buffer's UTF-8 calls cost more than the copy.
+    if (value.length < 128 && this.writeAscii(value)) return;
+    const length = Buffer.byteLength(value, 'utf8');
     this.varint(length);
     this.ensure(length);
     this.position += this.bytes.write(value, this.position, length, 'utf8');
+  }
+
+  /** Writes `value`'s length (one byte) and its characters, if all are ASCII; else writes nothing and returns false. */
+  private writeAscii(value: string): boolean {
+    this.ensure(1 + value.length);
+    const { bytes } = this;
+    const start = this.position + 1;
+    for (let i = 0; i < value.length; i++) {
+      const code = value.charCodeAt(i);
+      if (code >= 0x80) return false;
+      bytes[start + i] = code;
+    }
+    bytes[this.position] = value.length;
+    this.position = start + value.length;
+    return true;
   }
 
   /** A bytes field, written even when empty (an entry of a repeated field keeps its place). */
