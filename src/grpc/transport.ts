@@ -143,27 +143,19 @@ function refusalOf(headers: RequestHeaders, method: Method | undefined, timeoutM
 export async function listen(options: TransportOptions): Promise<Transport> {
   const methods = new Map(options.methods.map((method) => [method.path, method]));
   const connections = new Set<H2Connection>();
-  const deadlines = new Set<Call>();
   const maxHeaderListBytes = options.maxHeaderListBytes ?? MAX_HEADER_LIST_BYTES;
-  let sweep: NodeJS.Timeout | null = null;
-
-  const watchDeadline = (call: Call) => {
-    deadlines.add(call);
-    sweep ??= setInterval(() => {
-      const now = performance.now();
-      for (const watched of deadlines) {
-        if (watched.finished) deadlines.delete(watched);
-        else if (watched.deadline <= now) {
-          deadlines.delete(watched);
-          watched.cancel(DEADLINE_EXCEEDED);
-        }
-      }
-      if (deadlines.size === 0 && sweep) {
-        clearInterval(sweep);
-        sweep = null;
-      }
-    }, DEADLINE_SWEEP_MS).unref();
-  };
+  // Calls past their deadline are found by sweeping the open streams, not by a
+  // timer or a set entry per call: an entry kept a finished call (and the
+  // request it holds) alive across collections.
+  const sweep = setInterval(() => {
+    const now = performance.now();
+    for (const connection of connections) {
+      connection.forEachListener((listener) => {
+        const call = listener as Call;
+        if (call.deadline <= now) call.cancel(DEADLINE_EXCEEDED);
+      });
+    }
+  }, DEADLINE_SWEEP_MS).unref();
 
   /** A new stream: checks what the protocol asks, then starts its method's call. */
   const onStream = (stream: H2Stream, list: string[], tooLarge: boolean) => {
@@ -186,7 +178,6 @@ export async function listen(options: TransportOptions): Promise<Transport> {
       call.finish(refusal ?? { code: GrpcStatus.UNIMPLEMENTED, details: '' });
       return call;
     }
-    if (Number.isFinite(timeoutMs)) watchDeadline(call);
     if (method.kind === 'unary') serveUnary(call, method, options.toStatus);
     else serveStream(call, method, options.toStatus);
     return call;
@@ -213,7 +204,7 @@ export async function listen(options: TransportOptions): Promise<Transport> {
         }, graceMs);
         server.close(() => {
           clearTimeout(cutOff);
-          if (sweep) clearInterval(sweep);
+          clearInterval(sweep);
           resolve();
         });
         for (const connection of connections) connection.goAway();

@@ -180,6 +180,11 @@ export class H2Connection {
     return this.streams.size;
   }
 
+  /** Calls `visit` with the listener of each stream open now. */
+  forEachListener(visit: (listener: StreamListener) => void): void {
+    for (const stream of this.streams.values()) if (stream.listener) visit(stream.listener);
+  }
+
   /**
    * Graceful close: GOAWAY naming the last stream that will be answered; new
    * streams are refused, the socket ends once the open ones are answered.
