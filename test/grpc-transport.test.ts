@@ -5,7 +5,8 @@
  * UNIMPLEMENTED, INTERNAL, INVALID_ARGUMENT, grpc-message's encoding); raw
  * frames (preface, SETTINGS, PING, frame size, CONTINUATION, padding, HPACK
  * errors and the table kept in step, stream ids, resets, the stream limit,
- * floods); flow control both ways; deadlines; graceful close; and the
+ * floods); flow control both ways; deadlines; graceful close in two
+ * steps (GOAWAY and PING, then the final GOAWAY); and the
  * message size limit.
  */
 import http2 from 'node:http2';
@@ -15,6 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 
 import type { CallStatus } from '../dist/grpc/call.js';
 import { type Method, type ServerStream, type Transport, listen } from '../dist/grpc/transport.js';
+import { H2Connection } from '../dist/grpc/h2/connection.js';
 import { H2Error, Setting } from '../dist/grpc/h2/frames.js';
 import { encodeHeaderBlock } from '../dist/grpc/h2/hpack.js';
 import {
@@ -269,13 +271,13 @@ describe('gRPC over HTTP/2, from node:http2', () => {
     expect(json.headers[':status']).toBe(415);
   });
 
-  it('refuses an unknown method and grpc-encoding gzip as UNIMPLEMENTED', async () => {
+  it('refuses an unknown method and an unsupported grpc-encoding as UNIMPLEMENTED', async () => {
     const unknown = await h2Request(session, grpcHeaders('/test.Echo/Nothing'), grpcMessage(Buffer.alloc(0)));
     expect(unknown.headers[':status']).toBe(200);
     expect(statusOf(unknown)).toEqual({ code: 12, message: expect.stringContaining('/test.Echo/Nothing') });
 
-    const gzip = await h2Request(session, grpcHeaders('/test.Echo/Unary', { 'grpc-encoding': 'gzip' }), grpcMessage(Buffer.from('x')));
-    expect(statusOf(gzip)).toEqual({ code: 12, message: expect.stringContaining('gzip') });
+    const snappy = await h2Request(session, grpcHeaders('/test.Echo/Unary', { 'grpc-encoding': 'snappy' }), grpcMessage(Buffer.from('x')));
+    expect(statusOf(snappy)).toEqual({ code: 12, message: expect.stringContaining('snappy') });
   });
 
   it('refuses a compressed message as INTERNAL and a malformed grpc-timeout as INVALID_ARGUMENT', async () => {
@@ -763,7 +765,18 @@ describe('deadlines', () => {
 // --- graceful close -----------------------------------------------------------------
 
 describe('graceful close', () => {
-  it('sends GOAWAY, refuses new connections and streams, and lets a call in flight finish', async () => {
+  const MAX_STREAM_ID = 2 ** 31 - 1;
+  const goodbye = { code: H2Error.NO_ERROR, reason: expect.any(String) };
+
+  /** The close's first step: GOAWAY naming every stream id, then the PING whose ACK ends the step. */
+  async function announced(client: H2TestClient) {
+    const ping = await client.until(() => client.serverPings()[0]);
+    expect(client.goAways()).toEqual([{ lastStreamId: MAX_STREAM_ID, ...goodbye }]);
+    expect(client.frames.findIndex((f) => f.type === FrameType.GOAWAY)).toBeLessThan(client.frames.indexOf(ping));
+    return ping;
+  }
+
+  it('announces the close, serves the streams sent before the PING is acknowledged, then names the last one and refuses the rest; a call in flight finishes', async () => {
     const { transport, observed } = await serve();
     const client = await H2TestClient.connect(transport.port);
     try {
@@ -773,13 +786,23 @@ describe('graceful close', () => {
 
       let closed = false;
       const closing = transport.close(5000).then(() => (closed = true));
-      expect(await client.until(() => client.goAway())).toEqual({ lastStreamId: 1, code: H2Error.NO_ERROR, reason: expect.any(String) });
+      const ping = await announced(client);
       await expect(
         new Promise((resolve, reject) => net.connect({ host: '127.0.0.1', port: transport.port }).on('connect', resolve).on('error', reject)),
       ).rejects.toMatchObject({ code: 'ECONNREFUSED' });
 
-      client.request(3, '/test.Echo/Unary', Buffer.from('new'));
-      expect((await client.response(3)).reset).toBe(H2Error.REFUSED_STREAM);
+      // Sent before the client saw the GOAWAY, as far as the server can tell: served.
+      client.request(3, '/test.Echo/Unary', Buffer.from('on its way'));
+      expect(grpcMessages((await client.response(3)).data)).toEqual([Buffer.from('on its way')]);
+      // The ACK of another PING (a keepalive's) does not end the first step.
+      client.send(frame(FrameType.PING, Flag.ACK, 0, Buffer.from('keepaliv')));
+      await client.roundTrip();
+      expect(client.goAways()).toHaveLength(1);
+
+      client.send(frame(FrameType.PING, Flag.ACK, 0, ping.payload));
+      expect(await client.until(() => client.goAways()[1])).toEqual({ lastStreamId: 3, ...goodbye });
+      client.request(5, '/test.Echo/Unary', Buffer.from('new'));
+      expect((await client.response(5)).reset).toBe(H2Error.REFUSED_STREAM);
 
       client.data(1, grpcMessage(Buffer.from('after')));
       await client.until(() => grpcMessages(client.stream(1).data).length === 2);
@@ -791,7 +814,33 @@ describe('graceful close', () => {
       await client.whenClosed();
       await closing;
       expect(observed.streams[0]?.cancelled).toBe(false);
+      expect(client.goAways()).toHaveLength(2);
     } finally {
+      client.close();
+    }
+  });
+
+  // Fake setTimeout only: the sockets and the client's frames stay real.
+  it('sends the final GOAWAY after a bounded wait when the PING is never acknowledged, then ends the idle connection', async () => {
+    const { transport } = await serve();
+    const client = await H2TestClient.connect(transport.port);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const closing = transport.close(5000);
+      await announced(client);
+      client.request(1, '/test.Echo/Unary', Buffer.from('late'));
+      expect(grpcMessages((await client.response(1)).data)).toEqual([Buffer.from('late')]);
+      await vi.advanceTimersByTimeAsync(999);
+      await client.roundTrip();
+      expect(client.goAways()).toHaveLength(1);
+      expect(client.closed).toBe(false); // idle, but streams may still be on their way
+
+      await vi.advanceTimersByTimeAsync(1);
+      expect(await client.until(() => client.goAways()[1])).toEqual({ lastStreamId: 1, ...goodbye });
+      await client.whenClosed();
+      await closing;
+    } finally {
+      vi.useRealTimers();
       client.close();
     }
   });
@@ -813,6 +862,70 @@ describe('graceful close', () => {
       expect(client.goAway()?.code).toBe(H2Error.NO_ERROR);
     } finally {
       client.close();
+    }
+  });
+
+  it('cut off before the PING is acknowledged: no final GOAWAY, and its wait is cleared', async () => {
+    const { transport } = await serve();
+    const client = await H2TestClient.connect(transport.port);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      client.headers(1, requestFields('/test.Echo/Bidi'));
+      const closing = transport.close(100);
+      await announced(client);
+      await vi.advanceTimersByTimeAsync(100);
+      await client.whenClosed();
+      await closing;
+      expect(vi.getTimerCount()).toBe(0);
+      expect(client.goAways()).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+      client.close();
+    }
+  });
+
+  it('a connection error before the PING is acknowledged ends the connection there: no final GOAWAY', async () => {
+    const { transport } = await serve();
+    const client = await H2TestClient.connect(transport.port);
+    try {
+      client.headers(1, requestFields('/test.Echo/Bidi'));
+      const closing = transport.close(5000);
+      const ping = await announced(client);
+      client.send(frame(FrameType.PUSH_PROMISE, 0, 1, Buffer.alloc(4)), frame(FrameType.PING, Flag.ACK, 0, ping.payload));
+      await client.whenClosed();
+      await closing;
+      expect(client.goAways()).toEqual([
+        { lastStreamId: MAX_STREAM_ID, ...goodbye },
+        { lastStreamId: 1, code: H2Error.PROTOCOL_ERROR, reason: expect.any(String) },
+      ]);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('goAway() twice announces the close once', async () => {
+    const connections: H2Connection[] = [];
+    const server = net.createServer((socket) => {
+      connections.push(new H2Connection(socket, { maxConcurrentStreams: 10, maxHeaderListBytes: 16_384, onStream: () => ({ data() {}, end() {}, reset() {} }) }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = await H2TestClient.connect((server.address() as net.AddressInfo).port);
+    try {
+      connections[0]?.goAway();
+      connections[0]?.goAway();
+      const ping = await announced(client);
+      await client.roundTrip();
+      expect(client.serverPings()).toHaveLength(1);
+      client.send(frame(FrameType.PING, Flag.ACK, 0, ping.payload));
+      await client.whenClosed();
+      connections[0]?.goAway();
+      expect(client.goAways()).toEqual([
+        { lastStreamId: MAX_STREAM_ID, ...goodbye },
+        { lastStreamId: 0, ...goodbye },
+      ]);
+    } finally {
+      client.close();
+      server.close();
     }
   });
 });

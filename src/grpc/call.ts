@@ -4,6 +4,8 @@
  * messages and trailers, and the status, which is sent as trailers, or
  * alone ("trailers-only") when nothing was answered before it.
  */
+import { gunzipSync, inflateSync } from 'node:zlib';
+
 import { GrpcStatus } from '../errors.js';
 import type { H2Stream, StreamListener } from './h2/connection.js';
 import { encodeHeaderBlock } from './h2/hpack.js';
@@ -15,10 +17,14 @@ const JOIN_MESSAGE_BYTES = 64 * 1024;
 /** grpc-message is cut to this many bytes: it must fit in one header block the client accepts. */
 const MAX_STATUS_MESSAGE_BYTES = 4096;
 
+/** Compressions a request's messages may use (its grpc-encoding). Answers go uncompressed, which every client reads. */
+export const REQUEST_ENCODINGS = ['identity', 'gzip', 'deflate'] as const;
+export type RequestEncoding = (typeof REQUEST_ENCODINGS)[number];
+
 const RESPONSE_HEADERS = encodeHeaderBlock([
   [':status', '200'],
   ['content-type', 'application/grpc'],
-  ['grpc-accept-encoding', 'identity'],
+  ['grpc-accept-encoding', REQUEST_ENCODINGS.join(',')],
 ]);
 const OK_TRAILERS = encodeHeaderBlock([['grpc-status', '0']]);
 
@@ -68,6 +74,8 @@ export class Call implements StreamListener {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private expected = -1;
+  /** Whether the message being read is compressed (its prefix's flag). */
+  private compressed = false;
   private events: CallEvents | null = null;
 
   constructor(
@@ -75,6 +83,7 @@ export class Call implements StreamListener {
     /** When the client's deadline passes, in performance.now() milliseconds; Infinity without one. */
     readonly deadline: number,
     private readonly maxMessageBytes: number,
+    private readonly encoding: RequestEncoding = 'identity',
   ) {}
 
   /** Starts delivering events (messages that arrived before are not kept: the owner listens from the start). */
@@ -147,10 +156,13 @@ export class Call implements StreamListener {
         at += take;
         if (this.buffered < PREFIX_BYTES) return;
         const prefix = this.take();
-        if (prefix[0] !== 0) {
-          this.finish({ code: GrpcStatus.INTERNAL, details: 'a compressed message, but this server takes identity (uncompressed) messages only' });
+        const flag = prefix[0] as number;
+        if (flag > 1 || (flag === 1 && this.encoding === 'identity')) {
+          const details = flag > 1 ? `a message prefix with compressed flag ${flag}; expected 0 or 1` : "a compressed message, but the call's grpc-encoding is identity";
+          this.finish({ code: GrpcStatus.INTERNAL, details });
           return;
         }
+        this.compressed = flag === 1;
         this.expected = prefix.readUInt32BE(1);
         if (this.expected > this.maxMessageBytes) {
           this.finish({
@@ -162,7 +174,7 @@ export class Call implements StreamListener {
         if (this.expected === 0) {
           // An empty message (ServerLive's request) may be the last thing in the frame.
           this.expected = -1;
-          this.events?.message(Buffer.alloc(0));
+          this.deliver(Buffer.alloc(0));
           continue;
         }
       }
@@ -172,7 +184,7 @@ export class Call implements StreamListener {
       at += take;
       if (this.buffered === this.expected) {
         this.expected = -1;
-        this.events?.message(this.take());
+        this.deliver(this.take());
       }
     }
   }
@@ -191,6 +203,28 @@ export class Call implements StreamListener {
     if (this.finished) return;
     this.finished = true;
     this.events?.cancelled();
+  }
+
+  /** Hands a whole message on, decompressed first if it came compressed (never past the message limit). */
+  private deliver(bytes: Buffer): void {
+    if (!this.compressed) {
+      this.events?.message(bytes);
+      return;
+    }
+    let message: Buffer;
+    try {
+      const options = { maxOutputLength: this.maxMessageBytes };
+      message = this.encoding === 'gzip' ? gunzipSync(bytes, options) : inflateSync(bytes, options);
+    } catch (error) {
+      const tooLarge = (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+      this.finish(
+        tooLarge
+          ? { code: GrpcStatus.RESOURCE_EXHAUSTED, details: `a request message decompresses past the server's limit of ${this.maxMessageBytes} bytes (--grpc-max-message-mb)` }
+          : { code: GrpcStatus.INTERNAL, details: `a ${this.encoding} message that cannot be decompressed: ${(error as Error).message}` },
+      );
+      return;
+    }
+    this.events?.message(message);
   }
 
   /** What was buffered, as one buffer (a view when it arrived in one piece). */

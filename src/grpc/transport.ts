@@ -7,14 +7,15 @@
  *
  * What the protocol asks of a server, besides: a request that is not a
  * POST is answered 405, one that is not application/grpc 415; unknown
- * methods and compressed messages are UNIMPLEMENTED; `grpc-timeout` sets
+ * methods and compressions other than gzip and deflate are UNIMPLEMENTED
+ * (answers go uncompressed); `grpc-timeout` sets
  * the call's deadline, past which it is answered DEADLINE_EXCEEDED (once
  * its method gives up or a sweep finds it) and its answer dropped.
  */
 import net from 'node:net';
 
 import { GrpcStatus, WeirError } from '../errors.js';
-import { Call, type CallStatus } from './call.js';
+import { Call, type CallStatus, REQUEST_ENCODINGS, type RequestEncoding } from './call.js';
 import { H2Connection, type H2Stream } from './h2/connection.js';
 import { encodeHeaderBlock } from './h2/hpack.js';
 
@@ -106,7 +107,7 @@ interface RequestHeaders {
 }
 
 function readHeaders(list: string[]): RequestHeaders {
-  const headers: RequestHeaders = { method: '', path: '', contentType: '', timeout: '', encoding: '' };
+  const headers: RequestHeaders = { method: '', path: '', contentType: '', timeout: '', encoding: 'identity' };
   for (let i = 0; i < list.length; i += 2) {
     const value = list[i + 1] as string;
     switch (list[i]) {
@@ -130,11 +131,13 @@ function readHeaders(list: string[]): RequestHeaders {
   return headers;
 }
 
+const isRequestEncoding = (encoding: string): encoding is RequestEncoding => (REQUEST_ENCODINGS as readonly string[]).includes(encoding);
+
 /** Why a request for `method` is refused before it starts, or null. */
 function refusalOf(headers: RequestHeaders, method: Method | undefined, timeoutMs: number): CallStatus | null {
   if (!method) return { code: GrpcStatus.UNIMPLEMENTED, details: `this server does not implement ${headers.path}` };
-  if (headers.encoding !== '' && headers.encoding !== 'identity') {
-    return { code: GrpcStatus.UNIMPLEMENTED, details: `grpc-encoding ${headers.encoding} is not supported: send identity (uncompressed) messages` };
+  if (!isRequestEncoding(headers.encoding)) {
+    return { code: GrpcStatus.UNIMPLEMENTED, details: `grpc-encoding ${headers.encoding} is not supported: send ${REQUEST_ENCODINGS.join(', ')} messages` };
   }
   if (Number.isNaN(timeoutMs)) return { code: GrpcStatus.INVALID_ARGUMENT, details: `grpc-timeout '${headers.timeout}': expected up to 8 digits and a unit (H, M, S, m, u or n)` };
   return null;
@@ -161,7 +164,7 @@ export async function listen(options: TransportOptions): Promise<Transport> {
   const onStream = (stream: H2Stream, list: string[], tooLarge: boolean) => {
     const headers = readHeaders(list);
     const timeoutMs = headers.timeout === '' ? Number.POSITIVE_INFINITY : parseTimeout(headers.timeout);
-    const call = new Call(stream, performance.now() + timeoutMs, options.maxMessageBytes);
+    const call = new Call(stream, performance.now() + timeoutMs, options.maxMessageBytes, isRequestEncoding(headers.encoding) ? headers.encoding : 'identity');
     if (headers.method !== 'POST' && !tooLarge) {
       stream.respond(NOT_POST, true);
       return call;

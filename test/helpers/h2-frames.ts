@@ -76,6 +76,12 @@ export function padded(content: Uint8Array, padLength: number): Buffer {
   return Buffer.concat([Buffer.from([padLength]), content, Buffer.alloc(padLength)]);
 }
 
+export interface GoAway {
+  lastStreamId: number;
+  code: number;
+  reason: string;
+}
+
 /** What the server sent on one stream. */
 export interface StreamView {
   /** Header blocks in order: the response headers, then the trailers. */
@@ -167,11 +173,21 @@ export class H2TestClient {
     return values;
   }
 
-  /** The server's GOAWAY, once sent: its last stream id, error code and reason. */
-  goAway(): { lastStreamId: number; code: number; reason: string } | undefined {
-    const goAway = this.frames.find((f) => f.type === FrameType.GOAWAY);
-    if (!goAway) return undefined;
-    return { lastStreamId: goAway.payload.readUInt32BE(0) & 0x7fffffff, code: goAway.payload.readUInt32BE(4), reason: goAway.payload.subarray(8).toString('utf8') };
+  /** The server's latest GOAWAY, once sent: its last stream id, error code and reason. */
+  goAway(): GoAway | undefined {
+    return this.goAways().at(-1);
+  }
+
+  /** Every GOAWAY the server sent, in order (a graceful close sends two). */
+  goAways(): GoAway[] {
+    return this.frames
+      .filter((f) => f.type === FrameType.GOAWAY)
+      .map((f) => ({ lastStreamId: f.payload.readUInt32BE(0) & 0x7fffffff, code: f.payload.readUInt32BE(4), reason: f.payload.subarray(8).toString('utf8') }));
+  }
+
+  /** The PINGs the server sent (not its ACKs of the client's); this client answers none by itself. */
+  serverPings(): Frame[] {
+    return this.frames.filter((f) => f.type === FrameType.PING && !(f.flags & Flag.ACK));
   }
 
   stream(streamId: number): StreamView {

@@ -70,6 +70,12 @@ const CONTROL_FRAMES_PER_SECOND = 2000;
 const JOIN_WRITES_BYTES = 64 * 1024;
 /** How long a connection closed for an error waits for its GOAWAY to be written. */
 const CLOSE_GRACE_MS = 1000;
+/** The highest stream id: the first GOAWAY of a graceful close names it, refusing nothing yet. */
+const MAX_STREAM_ID = 0x7fffffff;
+/** The PING sent with that GOAWAY: a fixed payload, so that the ACK of another PING (a keepalive's) is not taken for it. */
+const SHUTDOWN_PING = Buffer.from('shutdown', 'latin1');
+/** How long a graceful close waits for that PING's ACK before sending the final GOAWAY anyway. */
+const SHUTDOWN_PING_WAIT_MS = 1000;
 
 type Queued = Uint8Array | { trailers: Buffer };
 
@@ -127,7 +133,12 @@ export class H2Connection {
   private lastStreamId = 0;
   private prefaceRead = false;
   private closed = false;
+  /** A graceful close has begun: the first GOAWAY and its PING are sent. */
+  private shuttingDown = false;
+  /** The final GOAWAY is sent: new streams are refused, the socket ends once the open ones are answered. */
   private goingAway = false;
+  /** Sends the final GOAWAY if the PING's ACK is slow to come. */
+  private shutdownTimer: NodeJS.Timeout | null = null;
 
   // Input: chunks kept until a whole frame (or the preface) is there.
   private chunks: Buffer[] = [];
@@ -186,14 +197,33 @@ export class H2Connection {
   }
 
   /**
-   * Graceful close: GOAWAY naming the last stream that will be answered; new
-   * streams are refused, the socket ends once the open ones are answered.
+   * Graceful close, in two steps (RFC 9113 section 6.8; as gRPC's servers do
+   * it): a GOAWAY naming the highest stream id, with a PING. Streams the
+   * client sent before it read that GOAWAY are still on their way; they are
+   * served. Once the PING's ACK is back, all of them have arrived: the final
+   * GOAWAY names the last stream that will be answered, later ones are
+   * refused, and the socket ends once the open ones are answered.
    */
   goAway(): void {
+    if (this.closed || this.shuttingDown) return;
+    this.shuttingDown = true;
+    this.write(frame(FrameType.GOAWAY, 0, 0, goAwayPayload(MAX_STREAM_ID, H2Error.NO_ERROR, 'server shutting down')));
+    this.write(frame(FrameType.PING, 0, 0, SHUTDOWN_PING));
+    // A client that never answers PINGs still gets the final GOAWAY.
+    this.shutdownTimer = setTimeout(() => this.finalGoAway(), SHUTDOWN_PING_WAIT_MS).unref();
+  }
+
+  private finalGoAway(): void {
+    this.clearShutdownTimer();
     if (this.closed || this.goingAway) return;
     this.goingAway = true;
     this.write(frame(FrameType.GOAWAY, 0, 0, goAwayPayload(this.lastStreamId, H2Error.NO_ERROR, 'server shutting down')));
     this.endIfIdle();
+  }
+
+  private clearShutdownTimer(): void {
+    if (this.shutdownTimer) clearTimeout(this.shutdownTimer);
+    this.shutdownTimer = null;
   }
 
   /** Closes at once: streams in flight are reset, their listeners told before this returns. */
@@ -423,7 +453,11 @@ export class H2Connection {
   private onPing(flags: number, streamId: number, payload: Buffer): void {
     if (streamId !== 0) return this.fail(H2Error.PROTOCOL_ERROR, 'PING on a stream');
     if (payload.length !== 8) return this.fail(H2Error.FRAME_SIZE_ERROR, 'PING must carry 8 bytes');
-    if (flags & Flag.ACK || !this.withinControlBudget()) return;
+    if (flags & Flag.ACK) {
+      if (this.shuttingDown && payload.equals(SHUTDOWN_PING)) this.finalGoAway();
+      return;
+    }
+    if (!this.withinControlBudget()) return;
     this.write(frame(FrameType.PING, Flag.ACK, 0, payload));
   }
 
@@ -609,6 +643,7 @@ export class H2Connection {
   /** The socket is gone (or failed): every open stream is reset. */
   private lost(): void {
     this.closed = true;
+    this.clearShutdownTimer();
     const open = [...this.streams.values()];
     this.streams.clear();
     this.blocked.clear();
