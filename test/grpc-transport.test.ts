@@ -20,6 +20,7 @@ import { H2Connection } from '../dist/grpc/h2/connection.js';
 import { H2Error, Setting } from '../dist/grpc/h2/frames.js';
 import { encodeHeaderBlock } from '../dist/grpc/h2/hpack.js';
 import {
+  Changes,
   Flag,
   FrameType,
   H2TestClient,
@@ -47,34 +48,42 @@ class StatusError extends Error {
   }
 }
 
+interface ObservedStream {
+  stream: ServerStream;
+  /** Messages received (only the Bidi method counts them). */
+  received: number;
+  cancelled: boolean;
+}
+
 /** What the test methods saw, for the tests to await. */
 class Observed {
   /** Unary calls to Pending, each answered when the test says. */
   readonly pending: Array<{ request: Buffer; answer(response: Buffer): void }> = [];
   /** Bidi calls opened and the ones cancelled, by order of opening. */
-  readonly streams: Array<{ stream: ServerStream; received: number; cancelled: boolean }> = [];
-  private waiters = new Set<() => void>();
+  readonly streams: ObservedStream[] = [];
+  private readonly changes = new Changes();
 
+  /** A bidi method's call has opened: recorded, for the tests to find. */
+  opened(stream: ServerStream): ObservedStream {
+    const seen = { stream, received: 0, cancelled: false };
+    this.streams.push(seen);
+    this.changed();
+    return seen;
+  }
+
+  /** The call `seen` was cancelled. */
+  cancelled(seen: ObservedStream): void {
+    seen.cancelled = true;
+    this.changed();
+  }
+
+  /** The methods call this at each change, for `until` to check again. */
   changed(): void {
-    for (const waiter of [...this.waiters]) waiter();
+    this.changes.changed();
   }
 
   until<T>(check: () => T | undefined | false, timeoutMs = 3000): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const test = (): boolean => {
-        const value = check();
-        if (value === undefined || value === false) return false;
-        this.waiters.delete(test);
-        clearTimeout(timer);
-        resolve(value);
-        return true;
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(test);
-        reject(new Error(`the methods did not reach the awaited state in ${timeoutMs} ms`));
-      }, timeoutMs);
-      if (!test()) this.waiters.add(test);
-    });
+    return this.changes.until(check, timeoutMs, () => `the methods did not reach the awaited state in ${timeoutMs} ms`);
   }
 }
 
@@ -106,9 +115,7 @@ function testMethods(observed: Observed): Method[] {
       path: '/test.Echo/Bidi',
       ...identity,
       open: (stream) => {
-        const seen = { stream, received: 0, cancelled: false };
-        observed.streams.push(seen);
-        observed.changed();
+        const seen = observed.opened(stream);
         return {
           message: (request) => {
             seen.received++;
@@ -116,10 +123,7 @@ function testMethods(observed: Observed): Method[] {
             observed.changed();
           },
           end: () => stream.end(),
-          cancelled: () => {
-            seen.cancelled = true;
-            observed.changed();
-          },
+          cancelled: () => observed.cancelled(seen),
         };
       },
     },
@@ -147,9 +151,7 @@ function testMethods(observed: Observed): Method[] {
       path: '/test.Echo/Throwing',
       ...identity,
       open: (stream) => {
-        const seen = { stream, received: 0, cancelled: false };
-        observed.streams.push(seen);
-        observed.changed();
+        const seen = observed.opened(stream);
         return {
           message: (request) => {
             if ((request as Buffer).toString() === 'throw') throw new StatusError(9, 'the handler threw');
@@ -158,10 +160,7 @@ function testMethods(observed: Observed): Method[] {
           end: () => {
             throw new StatusError(10, 'the handler threw at the end');
           },
-          cancelled: () => {
-            seen.cancelled = true;
-            observed.changed();
-          },
+          cancelled: () => observed.cancelled(seen),
         };
       },
     },
@@ -199,6 +198,42 @@ async function serve(options: { maxConcurrentStreams?: number; maxHeaderListByte
   const observed = new Observed();
   const transport = await listen({ host: '127.0.0.1', port: 0, maxMessageBytes: MAX_MESSAGE_BYTES, methods: testMethods(observed), toStatus, ...options });
   return { transport, observed };
+}
+
+/**
+ * For the describe block it is called in: one server for its tests (closed
+ * after them), and `connect` for raw clients, each closed after its test so a
+ * failing test leaves no socket behind.
+ */
+function serveRawClients() {
+  let serving: Serving | undefined;
+  const clients: H2TestClient[] = [];
+  const started = (): Serving => {
+    if (!serving) throw new Error('the server starts in beforeAll: use it inside a test');
+    return serving;
+  };
+
+  beforeAll(async () => {
+    serving = await serve();
+  });
+
+  afterEach(() => {
+    for (const client of clients.splice(0)) client.close();
+  });
+
+  afterAll(() => serving?.transport.close(1000));
+
+  return {
+    get serving(): Serving {
+      return started();
+    },
+    /** A raw client of this block's server (or of another server's `port`). */
+    async connect(options?: Parameters<typeof H2TestClient.connect>[1], port = started().transport.port): Promise<H2TestClient> {
+      const client = await H2TestClient.connect(port, options);
+      clients.push(client);
+      return client;
+    },
+  };
 }
 
 // --- node:http2 as a gRPC client -------------------------------------------
@@ -337,23 +372,8 @@ describe('gRPC over HTTP/2, from node:http2', () => {
 // --- raw frames ---------------------------------------------------------------
 
 describe('HTTP/2 frames', () => {
-  let serving: Serving;
-  const clients: H2TestClient[] = [];
-  const connect = async (options?: Parameters<typeof H2TestClient.connect>[1], port = serving.transport.port) => {
-    const client = await H2TestClient.connect(port, options);
-    clients.push(client);
-    return client;
-  };
-
-  beforeAll(async () => {
-    serving = await serve();
-  });
-
-  afterEach(() => {
-    for (const client of clients.splice(0)) client.close();
-  });
-
-  afterAll(() => serving.transport.close(1000));
+  const server = serveRawClients();
+  const { connect } = server;
 
   it('closes the socket on a bad preface: an HTTP/1.1 request, even a short one', async () => {
     const http1 = await connect({ preface: false });
@@ -526,7 +546,7 @@ describe('HTTP/2 frames', () => {
   });
 
   it('cancels a call the client resets: a bidi handler hears of it, a unary answer is never written', async () => {
-    const { observed } = serving;
+    const { observed } = server.serving;
     const client = await connect();
     client.headers(1, requestFields('/test.Echo/Bidi'));
     client.data(1, grpcMessage(Buffer.from('a')));
@@ -655,64 +675,54 @@ describe('HTTP/2 frames', () => {
 // --- flow control ---------------------------------------------------------------
 
 describe('flow control', () => {
-  let serving: Serving;
-  let client: H2TestClient | undefined;
-
-  beforeAll(async () => {
-    serving = await serve();
-  });
-
-  afterEach(() => client?.close());
-
-  afterAll(() => serving.transport.close(1000));
+  const server = serveRawClients();
 
   it("sends a large answer only as the client's stream and connection windows allow, trailers last", async () => {
-    client = await H2TestClient.connect(serving.transport.port, { settings: [[Setting.INITIAL_WINDOW_SIZE, 100]] });
-    const c = client;
+    const client = await server.connect({ settings: [[Setting.INITIAL_WINDOW_SIZE, 100]] });
     const body = Buffer.alloc(1024 * 1024);
     for (let i = 0; i < body.length; i++) body[i] = i % 251;
     const total = body.length + 5;
     const message = grpcMessage(body);
-    c.headers(1, requestFields('/test.Echo/Unary'));
-    c.data(1, message, true);
+    client.headers(1, requestFields('/test.Echo/Unary'));
+    client.data(1, message, true);
 
-    const received = () => c.dataReceived(1);
+    const received = () => client.dataReceived(1);
     // What the client has granted so far; each step waits for exactly that much, then checks (after a round trip) that nothing more came.
     let grantedStream = 100;
     let grantedConnection = 65_535;
     const step = async () => {
       const allowed = Math.min(total, grantedStream, grantedConnection);
-      await c.until(() => received() >= allowed);
-      await c.roundTrip();
+      await client.until(() => received() >= allowed);
+      await client.roundTrip();
       expect(received()).toBe(allowed);
-      expect(c.stream(1).headers).toHaveLength(1); // no trailers before the last DATA
+      expect(client.stream(1).headers).toHaveLength(1); // no trailers before the last DATA
     };
 
     await step(); // 100 bytes: the initial stream window
-    c.send(frame(FrameType.WINDOW_UPDATE, 0, 1, uint32(1000)));
+    client.send(frame(FrameType.WINDOW_UPDATE, 0, 1, uint32(1000)));
     grantedStream += 1000;
     await step();
     // The initial window lowered mid-stream: the stream's window goes negative (-50), and an update must make up for it.
-    c.send(frame(FrameType.SETTINGS, 0, 0, settingsPayload([[Setting.INITIAL_WINDOW_SIZE, 50]])));
+    client.send(frame(FrameType.SETTINGS, 0, 0, settingsPayload([[Setting.INITIAL_WINDOW_SIZE, 50]])));
     grantedStream -= 50;
-    c.send(frame(FrameType.WINDOW_UPDATE, 0, 1, uint32(1050)));
+    client.send(frame(FrameType.WINDOW_UPDATE, 0, 1, uint32(1050)));
     grantedStream += 1050;
     await step();
     // Raised mid-stream: the difference is granted at once.
-    c.send(frame(FrameType.SETTINGS, 0, 0, settingsPayload([[Setting.INITIAL_WINDOW_SIZE, 30_050]])));
+    client.send(frame(FrameType.SETTINGS, 0, 0, settingsPayload([[Setting.INITIAL_WINDOW_SIZE, 30_050]])));
     grantedStream += 30_000;
     await step();
     // A stream window far larger: now the connection's window (65,535 so far) holds the answer back.
-    c.send(frame(FrameType.WINDOW_UPDATE, 0, 1, uint32(8 * 1024 * 1024)));
+    client.send(frame(FrameType.WINDOW_UPDATE, 0, 1, uint32(8 * 1024 * 1024)));
     grantedStream += 8 * 1024 * 1024;
     await step();
     expect(received()).toBe(65_535);
     while (grantedConnection < total) {
-      c.send(frame(FrameType.WINDOW_UPDATE, 0, 0, uint32(300_000)));
+      client.send(frame(FrameType.WINDOW_UPDATE, 0, 0, uint32(300_000)));
       grantedConnection += 300_000;
       if (grantedConnection < total) await step();
     }
-    const reply = await c.response(1);
+    const reply = await client.response(1);
     expect(reply.data.equals(message)).toBe(true); // (toEqual compares a megabyte slowly)
     for (const data of reply.dataFrames) expect(data.payload.length).toBeLessThanOrEqual(16_384);
     const trailersAt = reply.frames.findIndex((f) => f.type === FrameType.HEADERS && f.fields?.['grpc-status'] === '0');
@@ -724,41 +734,31 @@ describe('flow control', () => {
 // --- deadlines ----------------------------------------------------------------------
 
 describe('deadlines', () => {
-  let serving: Serving;
-  let client: H2TestClient | undefined;
-
-  beforeAll(async () => {
-    serving = await serve();
-  });
-
-  afterEach(() => client?.close());
-
-  afterAll(() => serving.transport.close(1000));
+  const server = serveRawClients();
 
   it('answers DEADLINE_EXCEEDED when grpc-timeout passes, and drops the late answer', async () => {
-    client = await H2TestClient.connect(serving.transport.port);
-    const c = client;
+    const client = await server.connect();
     const started = performance.now();
-    c.request(1, '/test.Echo/Pending', Buffer.from('slow'), [['grpc-timeout', '50m']]);
-    const reply = await c.response(1);
+    client.request(1, '/test.Echo/Pending', Buffer.from('slow'), [['grpc-timeout', '50m']]);
+    const reply = await client.response(1);
     const elapsed = performance.now() - started;
     expect(reply.headers).toEqual([expect.objectContaining({ ':status': '200', 'grpc-status': '4' })]);
     expect(elapsed).toBeGreaterThanOrEqual(45);
     expect(elapsed).toBeLessThan(200);
 
-    serving.observed.pending.at(-1)?.answer(Buffer.from('late'));
-    await c.roundTrip();
-    expect(c.stream(1).frames).toHaveLength(1);
+    server.serving.observed.pending.at(-1)?.answer(Buffer.from('late'));
+    await client.roundTrip();
+    expect(client.stream(1).frames).toHaveLength(1);
   });
 
   it('cancels a bidi stream whose deadline passes', async () => {
-    client = await H2TestClient.connect(serving.transport.port);
-    const c = client;
-    c.headers(1, requestFields('/test.Echo/Bidi', [['grpc-timeout', '30m']]));
-    c.data(1, grpcMessage(Buffer.from('x')));
-    const reply = await c.response(1);
+    const { observed } = server.serving;
+    const client = await server.connect();
+    client.headers(1, requestFields('/test.Echo/Bidi', [['grpc-timeout', '30m']]));
+    client.data(1, grpcMessage(Buffer.from('x')));
+    const reply = await client.response(1);
     expect(reply.headers[1]?.['grpc-status']).toBe('4');
-    await serving.observed.until(() => serving.observed.streams.at(-1)?.cancelled);
+    await observed.until(() => observed.streams.at(-1)?.cancelled);
   });
 });
 
@@ -776,10 +776,24 @@ describe('graceful close', () => {
     return ping;
   }
 
-  it('announces the close, serves the streams sent before the PING is acknowledged, then names the last one and refuses the rest; a call in flight finishes', async () => {
-    const { transport, observed } = await serve();
-    const client = await H2TestClient.connect(transport.port);
+  /**
+   * Runs `test` with a server of its own (closing it is what each test does)
+   * and a raw client of it; the client is closed and real timers are back
+   * afterwards, even when the test fails.
+   */
+  async function withOwnServer(test: (serving: Serving, client: H2TestClient) => Promise<void>): Promise<void> {
+    const serving = await serve();
+    const client = await H2TestClient.connect(serving.transport.port);
     try {
+      await test(serving, client);
+    } finally {
+      vi.useRealTimers();
+      client.close();
+    }
+  }
+
+  it('announces the close, serves the streams sent before the PING is acknowledged, then names the last one and refuses the rest; a call in flight finishes', () =>
+    withOwnServer(async ({ transport, observed }, client) => {
       client.headers(1, requestFields('/test.Echo/Bidi'));
       client.data(1, grpcMessage(Buffer.from('before')));
       await client.until(() => client.stream(1).data.length > 0);
@@ -815,17 +829,12 @@ describe('graceful close', () => {
       await closing;
       expect(observed.streams[0]?.cancelled).toBe(false);
       expect(client.goAways()).toHaveLength(2);
-    } finally {
-      client.close();
-    }
-  });
+    }));
 
   // Fake setTimeout only: the sockets and the client's frames stay real.
-  it('sends the final GOAWAY after a bounded wait when the PING is never acknowledged, then ends the idle connection', async () => {
-    const { transport } = await serve();
-    const client = await H2TestClient.connect(transport.port);
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    try {
+  it('sends the final GOAWAY after a bounded wait when the PING is never acknowledged, then ends the idle connection', () =>
+    withOwnServer(async ({ transport }, client) => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
       const closing = transport.close(5000);
       await announced(client);
       client.request(1, '/test.Echo/Unary', Buffer.from('late'));
@@ -839,16 +848,10 @@ describe('graceful close', () => {
       expect(await client.until(() => client.goAways()[1])).toEqual({ lastStreamId: 1, ...goodbye });
       await client.whenClosed();
       await closing;
-    } finally {
-      vi.useRealTimers();
-      client.close();
-    }
-  });
+    }));
 
-  it('cuts off a stream that never ends once graceMs has passed', async () => {
-    const { transport, observed } = await serve();
-    const client = await H2TestClient.connect(transport.port);
-    try {
+  it('cuts off a stream that never ends once graceMs has passed', () =>
+    withOwnServer(async ({ transport, observed }, client) => {
       client.headers(1, requestFields('/test.Echo/Bidi'));
       client.data(1, grpcMessage(Buffer.from('forever')));
       await client.until(() => client.stream(1).data.length > 0);
@@ -860,16 +863,11 @@ describe('graceful close', () => {
       expect(observed.streams[0]?.cancelled).toBe(true);
       await client.whenClosed();
       expect(client.goAway()?.code).toBe(H2Error.NO_ERROR);
-    } finally {
-      client.close();
-    }
-  });
+    }));
 
-  it('cut off before the PING is acknowledged: no final GOAWAY, and its wait is cleared', async () => {
-    const { transport } = await serve();
-    const client = await H2TestClient.connect(transport.port);
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    try {
+  it('cut off before the PING is acknowledged: no final GOAWAY, and its wait is cleared', () =>
+    withOwnServer(async ({ transport }, client) => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
       client.headers(1, requestFields('/test.Echo/Bidi'));
       const closing = transport.close(100);
       await announced(client);
@@ -878,16 +876,10 @@ describe('graceful close', () => {
       await closing;
       expect(vi.getTimerCount()).toBe(0);
       expect(client.goAways()).toHaveLength(1);
-    } finally {
-      vi.useRealTimers();
-      client.close();
-    }
-  });
+    }));
 
-  it('a connection error before the PING is acknowledged ends the connection there: no final GOAWAY', async () => {
-    const { transport } = await serve();
-    const client = await H2TestClient.connect(transport.port);
-    try {
+  it('a connection error before the PING is acknowledged ends the connection there: no final GOAWAY', () =>
+    withOwnServer(async ({ transport }, client) => {
       client.headers(1, requestFields('/test.Echo/Bidi'));
       const closing = transport.close(5000);
       const ping = await announced(client);
@@ -898,10 +890,7 @@ describe('graceful close', () => {
         { lastStreamId: MAX_STREAM_ID, ...goodbye },
         { lastStreamId: 1, code: H2Error.PROTOCOL_ERROR, reason: expect.any(String) },
       ]);
-    } finally {
-      client.close();
-    }
-  });
+    }));
 
   it('goAway() twice announces the close once', async () => {
     const connections: H2Connection[] = [];
@@ -933,43 +922,32 @@ describe('graceful close', () => {
 // --- message size -------------------------------------------------------------------
 
 describe('the message size limit', () => {
-  let serving: Serving;
-  let client: H2TestClient | undefined;
-
-  beforeAll(async () => {
-    serving = await serve();
-  });
-
-  afterEach(() => client?.close());
-
-  afterAll(() => serving.transport.close(1000));
+  const server = serveRawClients();
 
   it('refuses a request message past maxMessageBytes as RESOURCE_EXHAUSTED, naming the limit', async () => {
-    client = await H2TestClient.connect(serving.transport.port);
-    const c = client;
-    c.headers(1, requestFields('/test.Echo/Unary'));
+    const client = await server.connect();
+    client.headers(1, requestFields('/test.Echo/Unary'));
     const prefix = Buffer.alloc(5);
     prefix.writeUInt32BE(MAX_MESSAGE_BYTES + 1, 1);
-    c.data(1, Buffer.concat([prefix, Buffer.alloc(1000)]));
-    const reply = await c.response(1);
+    client.data(1, Buffer.concat([prefix, Buffer.alloc(1000)]));
+    const reply = await client.response(1);
     expect(reply.headers[0]).toMatchObject({ 'grpc-status': '8', 'grpc-message': expect.stringContaining(`${MAX_MESSAGE_BYTES + 1} bytes`) });
     expect(reply.headers[0]?.['grpc-message']).toContain(`limit of ${MAX_MESSAGE_BYTES} bytes`);
     // The client, still sending, is told to stop.
-    await c.until(() => c.stream(1).reset !== undefined);
-    expect(c.stream(1).reset).toBe(H2Error.NO_ERROR);
+    await client.until(() => client.stream(1).reset !== undefined);
+    expect(client.stream(1).reset).toBe(H2Error.NO_ERROR);
     // A message at the limit is taken.
-    c.request(3, '/test.Echo/Sink', Buffer.alloc(MAX_MESSAGE_BYTES));
-    const sink = await c.response(3);
+    client.request(3, '/test.Echo/Sink', Buffer.alloc(MAX_MESSAGE_BYTES));
+    const sink = await client.response(3);
     expect(grpcMessages(sink.data)[0]?.readBigUInt64BE(0)).toBe(BigInt(MAX_MESSAGE_BYTES));
   });
 
   it('answers RESOURCE_EXHAUSTED for a response message past maxMessageBytes', async () => {
-    client = await H2TestClient.connect(serving.transport.port);
-    const c = client;
+    const client = await server.connect();
     const size = Buffer.alloc(4);
     size.writeUInt32BE(MAX_MESSAGE_BYTES + 1);
-    c.request(1, '/test.Echo/Big', size);
-    const reply = await c.response(1);
+    client.request(1, '/test.Echo/Big', size);
+    const reply = await client.response(1);
     expect(reply.data.length).toBe(0);
     expect(reply.headers[0]).toMatchObject({ 'grpc-status': '8', 'grpc-message': expect.stringContaining(`limit of ${MAX_MESSAGE_BYTES} bytes`) });
   });

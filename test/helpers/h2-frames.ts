@@ -96,6 +96,43 @@ export interface StreamView {
   frames: Frame[];
 }
 
+/**
+ * Waits on state that events change (frames arriving, a test method called),
+ * so a test awaits the state it expects instead of sleeping: whoever changes
+ * the state calls `changed()`, and each pending `until` checks again.
+ */
+export class Changes {
+  private readonly waiters = new Set<() => void>();
+
+  /** Checks every pending `until` again. */
+  changed(): void {
+    for (const waiter of [...this.waiters]) waiter();
+  }
+
+  /**
+   * Resolves with `check`'s first truthy answer, checked now and at each
+   * `changed()`; rejects after `timeoutMs` with `describeTimeout()`'s message
+   * (a function, so that it tells the state at the timeout).
+   */
+  until<T>(check: () => T | undefined | false, timeoutMs: number, describeTimeout: () => string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const test = (): boolean => {
+        const value = check();
+        if (value === undefined || value === false) return false;
+        this.waiters.delete(test);
+        clearTimeout(timer);
+        resolve(value);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(test);
+        reject(new Error(describeTimeout()));
+      }, timeoutMs);
+      if (!test()) this.waiters.add(test);
+    });
+  }
+}
+
 export class H2TestClient {
   readonly frames: Frame[] = [];
   closed = false;
@@ -103,7 +140,7 @@ export class H2TestClient {
   private input: Buffer = Buffer.alloc(0);
   private readonly dataBytes = new Map<number, number>();
   private block: { frame: Frame; fragments: Buffer[] } | null = null;
-  private readonly waiters = new Set<() => void>();
+  private readonly changes = new Changes();
 
   private constructor(readonly socket: net.Socket) {
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
@@ -221,21 +258,7 @@ export class H2TestClient {
 
   /** Resolves with `check`'s first truthy answer, checked now and after each frame or the socket's close. */
   until<T>(check: () => T | undefined | false, timeoutMs = WAIT_MS): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const test = (): boolean => {
-        const value = check();
-        if (value === undefined || value === false) return false;
-        this.waiters.delete(test);
-        clearTimeout(timer);
-        resolve(value);
-        return true;
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(test);
-        reject(new Error(`nothing awaited arrived in ${timeoutMs} ms; frames: ${this.describe()}`));
-      }, timeoutMs);
-      if (!test()) this.waiters.add(test);
-    });
+    return this.changes.until(check, timeoutMs, () => `nothing awaited arrived in ${timeoutMs} ms; frames: ${this.describe()}`);
   }
 
   /** Resolves once the server has closed the connection. */
@@ -290,6 +313,6 @@ export class H2TestClient {
   }
 
   private wake(): void {
-    for (const waiter of [...this.waiters]) waiter();
+    this.changes.changed();
   }
 }
