@@ -14,8 +14,8 @@ import { encodeHeaderBlock } from './h2/hpack.js';
 const PREFIX_BYTES = 5;
 /** Messages up to this size are copied behind their prefix (one DATA frame); larger ones follow it. */
 const JOIN_MESSAGE_BYTES = 64 * 1024;
-/** grpc-message is cut to this many bytes: it must fit in one header block the client accepts. */
-const MAX_STATUS_MESSAGE_BYTES = 4096;
+/** grpc-message is cut to this many characters, encoded: it must fit in a header list every client accepts. */
+const MAX_STATUS_MESSAGE_CHARS = 2048;
 
 /** Compressions a request's messages may use (its grpc-encoding). Answers go uncompressed, which every client reads. */
 export const REQUEST_ENCODINGS = ['identity', 'gzip', 'deflate'] as const;
@@ -41,15 +41,21 @@ export interface CallEvents {
   cancelled(): void;
 }
 
-/** grpc-message's encoding: percent-encoded UTF-8 outside printable ASCII (and '%' itself). */
+/**
+ * grpc-message's encoding: percent-encoded UTF-8 outside printable ASCII
+ * (and '%' itself), cut whole characters at a time to MAX_STATUS_MESSAGE_CHARS
+ * once encoded: a client's header list limit applies to what is sent (8 KiB
+ * in some), and a cut inside a character fails its percent-decoding.
+ */
 export function encodeStatusMessage(message: string): string {
-  const bytes = Buffer.from(message, 'utf8');
-  // Cut before a character, not inside one: a partial UTF-8 sequence fails the client's percent-decoding.
-  let end = Math.min(bytes.length, MAX_STATUS_MESSAGE_BYTES);
-  while (end < bytes.length && end > 0 && ((bytes[end] as number) & 0xc0) === 0x80) end--;
   let encoded = '';
-  for (const byte of bytes.subarray(0, end)) {
-    encoded += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  for (const character of message) {
+    let piece = '';
+    const code = character.codePointAt(0) as number;
+    if (code >= 0x20 && code <= 0x7e && code !== 0x25) piece = character;
+    else for (const byte of Buffer.from(character, 'utf8')) piece += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+    if (encoded.length + piece.length > MAX_STATUS_MESSAGE_CHARS) break;
+    encoded += piece;
   }
   return encoded;
 }

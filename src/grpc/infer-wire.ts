@@ -307,11 +307,17 @@ class Writer {
   /** Ends what begin() started: writes its length and moves its content up to it. */
   end(contentStart: number): void {
     const length = this.position - contentStart;
-    const lengthAt = contentStart - 5;
-    this.position = lengthAt;
-    this.varint(length);
-    if (this.position !== contentStart) this.bytes.copyWithin(this.position, contentStart, contentStart + length);
-    this.position += length;
+    // Into the 5 bytes begin() reserved (any length under 2^35 fits): nothing may grow the buffer here.
+    let at = contentStart - 5;
+    for (let rest = length; ; rest = Math.floor(rest / 0x80)) {
+      if (rest < 0x80) {
+        this.bytes[at++] = rest;
+        break;
+      }
+      this.bytes[at++] = (rest % 0x80) | 0x80;
+    }
+    if (at !== contentStart) this.bytes.copyWithin(at, contentStart, contentStart + length);
+    this.position = at + length;
   }
 
   private ensure(count: number): void {

@@ -44,7 +44,7 @@ export interface DecodedMessage {
   parameters: Parameters;
 }
 
-/** Wraps a ModelInferRequest deserializer: requests with large `inputs` are left undecoded (and copied out of grpc-js's buffer). */
+/** Wraps a ModelInferRequest deserializer: requests with large `inputs` are left undecoded (and copied out of the received message, to be moved to a worker). */
 export function deferringLargeInputs(deserialize: (bytes: Buffer) => unknown): (bytes: Buffer) => unknown {
   return (bytes) => {
     const scan = scanTopLevel(bytes);

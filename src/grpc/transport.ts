@@ -131,6 +131,10 @@ function readHeaders(list: string[]): RequestHeaders {
   return headers;
 }
 
+/** application/grpc, alone or with a +format or ;parameters (application/grpc-web frames messages otherwise). */
+const isGrpcContentType = (type: string): boolean =>
+  type.startsWith('application/grpc') && (type.length === 16 || type[16] === '+' || type[16] === ';');
+
 const isRequestEncoding = (encoding: string): encoding is RequestEncoding => (REQUEST_ENCODINGS as readonly string[]).includes(encoding);
 
 /** Why a request for `method` is refused before it starts, or null. */
@@ -169,7 +173,7 @@ export async function listen(options: TransportOptions): Promise<Transport> {
       stream.respond(NOT_POST, true);
       return call;
     }
-    if (!headers.contentType.startsWith('application/grpc') && !tooLarge) {
+    if (!isGrpcContentType(headers.contentType) && !tooLarge) {
       stream.respond(NOT_GRPC, true);
       return call;
     }
@@ -256,42 +260,53 @@ function serveUnary(call: Call, method: UnaryMethod, toStatus: (error: unknown) 
  */
 function serveStream(call: Call, method: StreamingMethod, toStatus: (error: unknown) => CallStatus): void {
   const name = method.path.slice(method.path.lastIndexOf('/') + 1);
+  let handler: StreamHandler | null = null;
+  const fail = (error: unknown) => {
+    const open = !call.finished;
+    call.finish(toStatus(error));
+    if (open) handler?.cancelled();
+  };
   const stream: ServerStream = {
     call,
     get open() {
       return !call.finished;
     },
-    send: (message) => call.send(method.encode(message)),
+    send: (message) => {
+      // Called from the method's own promise chains: an answer that cannot be encoded fails the call, never escapes.
+      let bytes: Uint8Array;
+      try {
+        bytes = method.encode(message);
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      call.send(bytes);
+    },
     end: (status = OK) => call.finish(status),
   };
-  let handler: StreamHandler;
   try {
     handler = method.open(stream);
   } catch (error) {
-    call.finish(toStatus(error));
+    fail(error);
     return;
   }
-  const fail = (error: unknown) => {
-    const open = !call.finished;
-    call.finish(toStatus(error));
-    if (open) handler.cancelled();
-  };
+  const opened = handler;
   call.listen({
     message(bytes) {
       try {
-        handler.message(decodeOrThrow(method, name, bytes));
+        opened.message(decodeOrThrow(method, name, bytes));
       } catch (error) {
         fail(error);
       }
     },
     end() {
       try {
-        handler.end();
+        opened.end();
       } catch (error) {
         fail(error);
       }
     },
-    cancelled: () => handler.cancelled(),
+    cancelled: () => opened.cancelled(),
   });
 }
 

@@ -119,10 +119,6 @@ export class H2Stream {
     this.connection.pump(this);
   }
 
-  /** Resets the stream (RST_STREAM) with an HTTP/2 error code. */
-  reset(code: number): void {
-    this.connection.resetStream(this, code);
-  }
 }
 
 export class H2Connection {
@@ -186,10 +182,6 @@ export class H2Connection {
     socket.on('close', () => this.lost());
   }
 
-  /** Streams open now. */
-  get openStreams(): number {
-    return this.streams.size;
-  }
 
   /** Calls `visit` with the listener of each stream open now. */
   forEachListener(visit: (listener: StreamListener) => void): void {
