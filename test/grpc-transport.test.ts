@@ -11,6 +11,7 @@
  */
 import http2 from 'node:http2';
 import net from 'node:net';
+import { gzipSync } from 'node:zlib';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 
@@ -943,6 +944,45 @@ describe('the message size limit', () => {
     client.request(3, '/test.Echo/Sink', Buffer.alloc(MAX_MESSAGE_BYTES));
     const sink = await client.response(3);
     expect(grpcMessages(sink.data)[0]?.readBigUInt64BE(0)).toBe(BigInt(MAX_MESSAGE_BYTES));
+  });
+
+  it("holds at most twice the message limit for one connection's unfinished requests; an answered one frees its share", async () => {
+    const client = await server.connect();
+    // Zeros: Big answers with an empty message, which no window holds back.
+    const full = grpcMessage(Buffer.alloc(MAX_MESSAGE_BYTES));
+    // Two unary requests at the limit whose client has not ended its side: both held.
+    for (const id of [1, 3]) {
+      client.headers(id, requestFields('/test.Echo/Big'));
+      client.data(id, full);
+    }
+    // A third would pass the connection's budget: refused at once, saying so.
+    client.headers(5, requestFields('/test.Echo/Big'));
+    client.data(5, full);
+    const refused = await client.response(5);
+    expect(refused.headers[0]).toMatchObject({ 'grpc-status': '8', 'grpc-message': expect.stringContaining(`more than ${2 * MAX_MESSAGE_BYTES} bytes`) });
+    // The first two, ended, are answered; then a new one fits again.
+    for (const id of [1, 3]) client.data(id, Buffer.alloc(0), true);
+    for (const id of [1, 3]) expect((await client.response(id)).headers.at(-1)?.['grpc-status']).toBe('0');
+    client.request(7, '/test.Echo/Big', Buffer.alloc(MAX_MESSAGE_BYTES));
+    expect((await client.response(7)).headers.at(-1)?.['grpc-status']).toBe('0');
+  });
+
+  it('a message dripped a byte per frame is read whole, and a compressed one inflating past the budget is refused', async () => {
+    const client = await server.connect();
+    const body = Buffer.from('assembled from many frames');
+    client.headers(1, requestFields('/test.Echo/Unary'));
+    const framed = grpcMessage(body);
+    for (let i = 0; i < framed.length; i++) client.data(1, framed.subarray(i, i + 1), i === framed.length - 1);
+    const echoed = await client.response(1);
+    expect(grpcMessages(echoed.data)[0]?.toString()).toBe(body.toString());
+    // Two held requests at the limit leave no room for what a small gzip message inflates to.
+    for (const id of [3, 5]) {
+      client.headers(id, requestFields('/test.Echo/Unary'));
+      client.data(id, grpcMessage(Buffer.alloc(MAX_MESSAGE_BYTES - 1024)));
+    }
+    client.headers(7, requestFields('/test.Echo/Unary', [['grpc-encoding', 'gzip']]));
+    client.data(7, grpcMessage(gzipSync(Buffer.alloc(MAX_MESSAGE_BYTES / 2)), true), true);
+    expect((await client.response(7)).headers[0]).toMatchObject({ 'grpc-status': '8', 'grpc-message': expect.stringContaining('unfinished requests') });
   });
 
   it('answers RESOURCE_EXHAUSTED for a response message past maxMessageBytes', async () => {

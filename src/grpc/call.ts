@@ -28,6 +28,23 @@ const RESPONSE_HEADERS = encodeHeaderBlock([
 ]);
 const OK_TRAILERS = encodeHeaderBlock([['grpc-status', '0']]);
 
+/** A piece of a message that spans frames starts with room for this much, then doubles as it comes. */
+const FIRST_PIECE_BYTES = 64 * 1024;
+/** A message that arrives whole in one read is kept as a view of it, unless the read is larger than twice it and this. */
+const VIEW_SLACK_BYTES = 64 * 1024;
+
+/**
+ * The request bytes one connection's calls may hold at once: messages being
+ * assembled, decompressed ones, and unary requests waiting for the client
+ * to end its side. Without it, 1000 streams each holding a message short
+ * of its end (or a small gzip message that inflates to the message limit)
+ * would hold 1000 times the message limit.
+ */
+export class RequestBudget {
+  held = 0;
+  constructor(readonly limit: number) {}
+}
+
 /** A call's status: code 0 (OK) or an error with its message. */
 export interface CallStatus {
   code: number;
@@ -76,10 +93,15 @@ export class Call implements StreamListener {
   finished = false;
   cancelled = false;
   private headersSent = false;
-  // Message assembly: chunks of the message being read, and its expected size (-1: reading a prefix).
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  // Message assembly: the prefix read so far, the message's size once known
+  // (-1: reading a prefix), and, for one that spans frames, its own buffer.
+  private readonly prefix = Buffer.alloc(PREFIX_BYTES);
+  private prefixRead = 0;
   private expected = -1;
+  private message: Buffer | null = null;
+  private filled = 0;
+  /** The bytes this call counts in its connection's budget. */
+  private heldBytes = 0;
   /** Whether the message being read is compressed (its prefix's flag). */
   private compressed = false;
   private events: CallEvents | null = null;
@@ -89,6 +111,9 @@ export class Call implements StreamListener {
     /** When the client's deadline passes, in performance.now() milliseconds; Infinity without one. */
     readonly deadline: number,
     private readonly maxMessageBytes: number,
+    private readonly budget: RequestBudget,
+    /** A unary call keeps its request (counted) until the client ends its side; a stream hands each one on. */
+    private readonly unary: boolean,
     private readonly encoding: RequestEncoding = 'identity',
   ) {}
 
@@ -136,6 +161,7 @@ export class Call implements StreamListener {
   finish(status: CallStatus): void {
     if (this.finished) return;
     this.finished = true;
+    this.release();
     if (!this.headersSent) this.stream.respond(trailersOnly(status), true);
     else this.stream.end(status.code === GrpcStatus.OK ? OK_TRAILERS : encodeHeaderBlock(statusFields(status)));
   }
@@ -151,93 +177,138 @@ export class Call implements StreamListener {
   // StreamListener: the HTTP/2 stream's events, turned into messages.
 
   data(chunk: Buffer): void {
-    if (this.finished) return;
     let at = 0;
     while (at < chunk.length && !this.finished) {
       if (this.expected < 0) {
-        // Reading a prefix; it may itself be split across frames.
-        const take = Math.min(PREFIX_BYTES - this.buffered, chunk.length - at);
-        this.chunks.push(chunk.subarray(at, at + take));
-        this.buffered += take;
+        // A prefix may itself be split across frames.
+        const take = Math.min(PREFIX_BYTES - this.prefixRead, chunk.length - at);
+        chunk.copy(this.prefix, this.prefixRead, at, at + take);
+        this.prefixRead += take;
         at += take;
-        if (this.buffered < PREFIX_BYTES) return;
-        const prefix = this.take();
-        const flag = prefix[0] as number;
-        if (flag > 1 || (flag === 1 && this.encoding === 'identity')) {
-          const details = flag > 1 ? `a message prefix with compressed flag ${flag}; expected 0 or 1` : "a compressed message, but the call's grpc-encoding is identity";
-          this.finish({ code: GrpcStatus.INTERNAL, details });
-          return;
-        }
-        this.compressed = flag === 1;
-        this.expected = prefix.readUInt32BE(1);
-        if (this.expected > this.maxMessageBytes) {
-          this.finish({
-            code: GrpcStatus.RESOURCE_EXHAUSTED,
-            details: `a request message of ${this.expected} bytes is past the server's limit of ${this.maxMessageBytes} bytes (--grpc-max-message-mb)`,
-          });
-          return;
-        }
+        if (this.prefixRead < PREFIX_BYTES) return;
+        this.prefixRead = 0;
+        if (!this.readPrefix()) return;
         if (this.expected === 0) {
           // An empty message (ServerLive's request) may be the last thing in the frame.
           this.expected = -1;
           this.deliver(Buffer.alloc(0));
           continue;
         }
+        if (chunk.length - at >= this.expected) {
+          // Whole in this frame: a view, unless it would keep a far larger read alive.
+          const view = chunk.subarray(at, at + this.expected);
+          at += this.expected;
+          this.expected = -1;
+          this.deliver(view.buffer.byteLength > 2 * view.length + VIEW_SLACK_BYTES ? Buffer.from(view) : view);
+          continue;
+        }
+        if (!this.hold(Math.min(this.expected, FIRST_PIECE_BYTES))) return;
+        this.message = Buffer.allocUnsafe(Math.min(this.expected, FIRST_PIECE_BYTES));
+        this.filled = 0;
       }
-      const take = Math.min(this.expected - this.buffered, chunk.length - at);
-      this.chunks.push(chunk.subarray(at, at + take));
-      this.buffered += take;
-      at += take;
-      if (this.buffered === this.expected) {
-        this.expected = -1;
-        this.deliver(this.take());
-      }
+      at = this.fill(chunk, at);
     }
   }
 
   end(): void {
     if (this.finished) return;
-    if (this.expected >= 0 || this.buffered > 0) {
+    if (this.expected >= 0 || this.prefixRead > 0) {
       this.finish({ code: GrpcStatus.INTERNAL, details: 'the request ended inside a message' });
       return;
     }
+    // The unary request goes on to be answered: it no longer waits here.
+    this.release();
     this.events?.end();
   }
 
   reset(): void {
     this.cancelled = true;
+    this.release();
     if (this.finished) return;
     this.finished = true;
     this.events?.cancelled();
   }
 
-  /** Hands a whole message on, decompressed first if it came compressed (never past the message limit). */
+  /** The prefix just read: its compressed flag and length, checked; false when the call failed on them. */
+  private readPrefix(): boolean {
+    const flag = this.prefix[0] as number;
+    if (flag > 1 || (flag === 1 && this.encoding === 'identity')) {
+      const details = flag > 1 ? `a message prefix with compressed flag ${flag}; expected 0 or 1` : "a compressed message, but the call's grpc-encoding is identity";
+      this.finish({ code: GrpcStatus.INTERNAL, details });
+      return false;
+    }
+    this.compressed = flag === 1;
+    this.expected = this.prefix.readUInt32BE(1);
+    if (this.expected <= this.maxMessageBytes) return true;
+    this.finish({
+      code: GrpcStatus.RESOURCE_EXHAUSTED,
+      details: `a request message of ${this.expected} bytes is past the server's limit of ${this.maxMessageBytes} bytes (--grpc-max-message-mb)`,
+    });
+    return false;
+  }
+
+  /** Copies what `chunk` holds of the message spanning frames into its buffer (grown by doubling); returns where it stopped. */
+  private fill(chunk: Buffer, at: number): number {
+    let message = this.message as Buffer;
+    const take = Math.min(this.expected - this.filled, chunk.length - at);
+    if (this.filled + take > message.length) {
+      const size = Math.min(this.expected, Math.max(2 * message.length, this.filled + take));
+      if (!this.hold(size - message.length)) return chunk.length;
+      const grown = Buffer.allocUnsafe(size);
+      message.copy(grown, 0, 0, this.filled);
+      message = this.message = grown;
+    }
+    chunk.copy(message, this.filled, at, at + take);
+    this.filled += take;
+    if (this.filled === this.expected) {
+      this.message = null;
+      this.expected = -1;
+      this.deliver(message);
+    }
+    return at + take;
+  }
+
+  /** Hands a whole message on, decompressed first if it came compressed (never past the message limit or the budget). */
   private deliver(bytes: Buffer): void {
-    if (!this.compressed) {
-      this.events?.message(bytes);
-      return;
+    let message = bytes;
+    if (this.compressed) {
+      const room = this.budget.limit - this.budget.held;
+      try {
+        message = (this.encoding === 'gzip' ? gunzipSync : inflateSync)(bytes, { maxOutputLength: Math.max(1, Math.min(this.maxMessageBytes, room)) });
+      } catch (error) {
+        const tooLarge = (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+        const limit = room < this.maxMessageBytes ? this.budgetExceeded() : `a request message decompresses past the server's limit of ${this.maxMessageBytes} bytes (--grpc-max-message-mb)`;
+        this.finish(
+          tooLarge
+            ? { code: GrpcStatus.RESOURCE_EXHAUSTED, details: limit }
+            : { code: GrpcStatus.INTERNAL, details: `a ${this.encoding} message that cannot be decompressed: ${(error as Error).message}` },
+        );
+        return;
+      }
     }
-    let message: Buffer;
-    try {
-      const options = { maxOutputLength: this.maxMessageBytes };
-      message = this.encoding === 'gzip' ? gunzipSync(bytes, options) : inflateSync(bytes, options);
-    } catch (error) {
-      const tooLarge = (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
-      this.finish(
-        tooLarge
-          ? { code: GrpcStatus.RESOURCE_EXHAUSTED, details: `a request message decompresses past the server's limit of ${this.maxMessageBytes} bytes (--grpc-max-message-mb)` }
-          : { code: GrpcStatus.INTERNAL, details: `a ${this.encoding} message that cannot be decompressed: ${(error as Error).message}` },
-      );
-      return;
-    }
+    // What was held to assemble it is handed on; a unary request stays counted until the client ends its side.
+    this.release();
+    if (this.unary && !this.hold(message.length)) return;
     this.events?.message(message);
   }
 
-  /** What was buffered, as one buffer (a view when it arrived in one piece). */
-  private take(): Buffer {
-    const whole = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.buffered);
-    this.chunks = [];
-    this.buffered = 0;
-    return whole;
+  /** Counts `bytes` more in the connection's budget; past it, fails the call and returns false. */
+  private hold(bytes: number): boolean {
+    if (this.budget.held + bytes > this.budget.limit) {
+      this.finish({ code: GrpcStatus.RESOURCE_EXHAUSTED, details: this.budgetExceeded() });
+      return false;
+    }
+    this.budget.held += bytes;
+    this.heldBytes += bytes;
+    return true;
+  }
+
+  private release(): void {
+    this.budget.held -= this.heldBytes;
+    this.heldBytes = 0;
+  }
+
+  private budgetExceeded(): string {
+    return `this connection's unfinished requests would hold more than ${this.budget.limit} bytes; send fewer large requests at once, or raise --grpc-max-message-mb`;
   }
 }

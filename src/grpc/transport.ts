@@ -15,7 +15,7 @@
 import net from 'node:net';
 
 import { GrpcStatus, WeirError } from '../errors.js';
-import { Call, type CallStatus, REQUEST_ENCODINGS, type RequestEncoding } from './call.js';
+import { Call, type CallStatus, REQUEST_ENCODINGS, RequestBudget, type RequestEncoding } from './call.js';
 import { H2Connection, type H2Stream } from './h2/connection.js';
 import { encodeHeaderBlock } from './h2/hpack.js';
 
@@ -76,6 +76,8 @@ export interface Transport {
 }
 
 const MAX_CONCURRENT_STREAMS = 1000;
+/** The request bytes one connection's unfinished calls may hold, in messages of the largest size. */
+const REQUEST_BUDGET_MESSAGES = 2;
 const MAX_HEADER_LIST_BYTES = 16 * 1024;
 /** How often calls are checked for a passed deadline. */
 const DEADLINE_SWEEP_MS = 20;
@@ -164,11 +166,13 @@ export async function listen(options: TransportOptions): Promise<Transport> {
     }
   }, DEADLINE_SWEEP_MS).unref();
 
-  /** A new stream: checks what the protocol asks, then starts its method's call. */
-  const onStream = (stream: H2Stream, list: string[], tooLarge: boolean) => {
+  /** A new stream on a connection with `budget`: checks what the protocol asks, then starts its method's call. */
+  const onStream = (budget: RequestBudget, stream: H2Stream, list: string[], tooLarge: boolean) => {
     const headers = readHeaders(list);
     const timeoutMs = headers.timeout === '' ? Number.POSITIVE_INFINITY : parseTimeout(headers.timeout);
-    const call = new Call(stream, performance.now() + timeoutMs, options.maxMessageBytes, isRequestEncoding(headers.encoding) ? headers.encoding : 'identity');
+    const method = methods.get(headers.path);
+    const encoding = isRequestEncoding(headers.encoding) ? headers.encoding : 'identity';
+    const call = new Call(stream, performance.now() + timeoutMs, options.maxMessageBytes, budget, method?.kind === 'unary', encoding);
     if (headers.method !== 'POST' && !tooLarge) {
       stream.respond(NOT_POST, true);
       return call;
@@ -177,7 +181,6 @@ export async function listen(options: TransportOptions): Promise<Transport> {
       stream.respond(NOT_GRPC, true);
       return call;
     }
-    const method = methods.get(headers.path);
     const refusal = tooLarge
       ? { code: GrpcStatus.RESOURCE_EXHAUSTED, details: `the request's headers are past the server's limit of ${maxHeaderListBytes} bytes` }
       : refusalOf(headers, method, timeoutMs);
@@ -191,7 +194,12 @@ export async function listen(options: TransportOptions): Promise<Transport> {
   };
 
   const server = net.createServer((socket) => {
-    const connection = new H2Connection(socket, { maxConcurrentStreams: options.maxConcurrentStreams ?? MAX_CONCURRENT_STREAMS, maxHeaderListBytes, onStream });
+    const budget = new RequestBudget(REQUEST_BUDGET_MESSAGES * options.maxMessageBytes);
+    const connection = new H2Connection(socket, {
+      maxConcurrentStreams: options.maxConcurrentStreams ?? MAX_CONCURRENT_STREAMS,
+      maxHeaderListBytes,
+      onStream: (stream, list, tooLarge) => onStream(budget, stream, list, tooLarge),
+    });
     connections.add(connection);
     socket.on('close', () => connections.delete(connection));
   });

@@ -68,6 +68,12 @@ const MAX_HEADER_BLOCK_BYTES = 256 * 1024;
 const CONTROL_FRAMES_PER_SECOND = 2000;
 /** Frames written in one turn up to this size are joined into one buffer; past it they are written as they are. */
 const JOIN_WRITES_BYTES = 64 * 1024;
+/**
+ * Past this much written but not yet sent (a client that does not read),
+ * the connection stops reading until the socket drains: everything it
+ * writes (answers, resets, PING acks) is caused by what it reads.
+ */
+const MAX_UNSENT_BYTES = 8 * 1024 * 1024;
 /** How long a connection closed for an error waits for its GOAWAY to be written. */
 const CLOSE_GRACE_MS = 1000;
 /** The highest stream id: the first GOAWAY of a graceful close names it, refusing nothing yet. */
@@ -136,8 +142,10 @@ export class H2Connection {
   /** Sends the final GOAWAY if the PING's ACK is slow to come. */
   private shutdownTimer: NodeJS.Timeout | null = null;
 
-  // Input: chunks kept until a whole frame (or the preface) is there.
-  private chunks: Buffer[] = [];
+  // Input short of a whole frame (or of the preface), copied into one buffer of
+  // the size needed: a frame dripped a byte per read holds one buffer, not
+  // one per read (nor the reads' memory).
+  private partial: Buffer | null = null;
   private buffered = 0;
   private needed = CLIENT_PREFACE.length;
   /** A header block whose CONTINUATION frames are still to come. */
@@ -235,12 +243,14 @@ export class H2Connection {
       this.closed = true;
       return;
     }
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    if (this.buffered < this.needed) return;
-    const input = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.buffered);
-    this.chunks = [];
-    this.buffered = 0;
+    let input = chunk;
+    if (this.buffered > 0 || chunk.length < this.needed) {
+      this.keep(chunk);
+      if (this.buffered < this.needed) return;
+      input = (this.partial as Buffer).subarray(0, this.buffered);
+      this.partial = null;
+      this.buffered = 0;
+    }
     let at = 0;
     if (!this.prefaceRead) {
       this.prefaceRead = true;
@@ -264,11 +274,19 @@ export class H2Connection {
       at += FRAME_HEADER_BYTES + length;
       this.onFrame(type, flags, streamId, payload);
     }
-    if (!this.closed && at < input.length) {
-      const rest = input.subarray(at);
-      this.chunks.push(rest);
-      this.buffered = rest.length;
+    if (!this.closed && at < input.length) this.keep(input.subarray(at));
+  }
+
+  /** Appends input short of `needed` to the partial buffer, which grows to at least `needed`. */
+  private keep(bytes: Buffer): void {
+    const size = this.buffered + bytes.length;
+    if (!this.partial || this.partial.length < size) {
+      const grown = Buffer.allocUnsafe(Math.max(this.needed, size));
+      this.partial?.copy(grown, 0, 0, this.buffered);
+      this.partial = grown;
     }
+    bytes.copy(this.partial, this.buffered);
+    this.buffered = size;
   }
 
   /**
@@ -618,6 +636,10 @@ export class H2Connection {
       this.socket.cork();
       for (const part of out) this.socket.write(part);
       this.socket.uncork();
+    }
+    if (this.socket.writableLength > MAX_UNSENT_BYTES && !this.socket.isPaused()) {
+      this.socket.pause();
+      this.socket.once('drain', () => this.socket.resume());
     }
   }
 
