@@ -985,6 +985,28 @@ describe('the message size limit', () => {
     expect((await client.response(7)).headers[0]).toMatchObject({ 'grpc-status': '8', 'grpc-message': expect.stringContaining('unfinished requests') });
   });
 
+  it('stops reading a client that leaves its answers unread, until they drain', async () => {
+    const client = await server.connect({ settings: [[Setting.INITIAL_WINDOW_SIZE, 2 ** 31 - 1]] });
+    client.send(frame(FrameType.WINDOW_UPDATE, 0, 0, uint32(2 ** 31 - 1 - 65_535)));
+    client.socket.pause();
+    // 40 MiB of answers the client does not read: past what the server lets wait in its socket.
+    const size = Buffer.alloc(4);
+    size.writeUInt32BE(MAX_MESSAGE_BYTES);
+    for (let id = 1; id < 40; id += 2) client.request(id, '/test.Echo/Big', size);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const { observed } = server.serving;
+    const before = observed.pending.length;
+    client.request(41, '/test.Echo/Pending', Buffer.from('sent while the answers wait'));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(observed.pending.length).toBe(before);
+    // Reading again drains the answers; then the server reads on.
+    client.socket.resume();
+    const call = await observed.until(() => observed.pending[before]);
+    expect(call.request.toString()).toBe('sent while the answers wait');
+    call.answer(Buffer.from('done'));
+    expect(grpcMessages((await client.response(41)).data)[0]?.toString()).toBe('done');
+  });
+
   it('answers RESOURCE_EXHAUSTED for a response message past maxMessageBytes', async () => {
     const client = await server.connect();
     const size = Buffer.alloc(4);
