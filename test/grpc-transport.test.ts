@@ -649,6 +649,45 @@ describe('HTTP/2 frames', () => {
     expect(await resets.until(() => resets.goAway())).toMatchObject({ code: H2Error.ENHANCE_YOUR_CALM });
   });
 
+  it('lets a client cancel as many calls it has sent as it likes (deadlines passing under load): only early resets count', async () => {
+    const client = await connect();
+    const block = encodeHeaderBlock(requestFields('/test.Echo/Pending'));
+    const { observed } = server.serving;
+    const before = observed.pending.length;
+    // 3000 whole requests, each cancelled after it was sent: more than the 2000 a second early resets may be.
+    const cancelled = Array.from({ length: 3000 }, (_, i) => [
+      frame(FrameType.HEADERS, Flag.END_HEADERS, 2 * i + 1, block),
+      frame(FrameType.DATA, Flag.END_STREAM, 2 * i + 1, grpcMessage(Buffer.from('x'))),
+      frame(FrameType.RST_STREAM, 0, 2 * i + 1, uint32(H2Error.CANCEL)),
+    ]);
+    client.send(...cancelled.flat());
+    await client.roundTrip();
+    expect(client.goAway()).toBeUndefined();
+    expect(observed.pending.length - before).toBe(3000);
+    client.request(6001, '/test.Echo/Unary', Buffer.from('still served'));
+    expect(grpcMessages((await client.response(6001)).data)[0]?.toString()).toBe('still served');
+  });
+
+  it('closes a connection that has not sent the whole preface within 10 s', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const socket = net.connect({ host: '127.0.0.1', port: server.serving.transport.port });
+      socket.on('error', () => {});
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      // The server's SETTINGS: its side of the connection (and its timer) exists.
+      await new Promise((resolve) => socket.once('data', resolve));
+      socket.write('PRI * HTTP/2.0\r\n'); // half a preface, then nothing
+      vi.advanceTimersByTime(9_999);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(socket.destroyed).toBe(false);
+      vi.advanceTimersByTime(1);
+      vi.useRealTimers();
+      await expect(Promise.race([closed.then(() => 'closed'), new Promise((resolve) => setTimeout(resolve, 2000, 'still open'))])).resolves.toBe('closed');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('counts the control-frame budget over a second from the first frame, not a clock-aligned second', async () => {
     const pings = (count: number) => Array.from({ length: count }, (_, i) => frame(FrameType.PING, 0, 0, Buffer.from(`${i}`.padStart(8, '0'))));
     vi.useFakeTimers({ toFake: ['performance'] });

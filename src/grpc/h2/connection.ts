@@ -64,7 +64,7 @@ const CONNECTION_WINDOW = 64 * 1024 * 1024;
 const MAX_RECEIVED_FRAME = 1024 * 1024;
 /** A header block (HEADERS + CONTINUATION) past this is refused outright, before decoding. */
 const MAX_HEADER_BLOCK_BYTES = 256 * 1024;
-/** PING, SETTINGS and client RST_STREAM frames allowed per second before the connection is judged abusive. */
+/** PING, SETTINGS and client RST_STREAM frames (of requests not yet whole) allowed per second before the connection is judged abusive. */
 const CONTROL_FRAMES_PER_SECOND = 2000;
 /** Frames written in one turn up to this size are joined into one buffer; past it they are written as they are. */
 const JOIN_WRITES_BYTES = 64 * 1024;
@@ -74,6 +74,8 @@ const JOIN_WRITES_BYTES = 64 * 1024;
  * writes (answers, resets, PING acks) is caused by what it reads.
  */
 const MAX_UNSENT_BYTES = 8 * 1024 * 1024;
+/** A connection that has not sent the whole preface by then is closed: an open socket that says nothing holds a descriptor. */
+const PREFACE_TIMEOUT_MS = 10_000;
 /** How long a connection closed for an error waits for its GOAWAY to be written. */
 const CLOSE_GRACE_MS = 1000;
 /** The highest stream id: the first GOAWAY of a graceful close names it, refusing nothing yet. */
@@ -188,6 +190,8 @@ export class H2Connection {
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', () => {}); // 'close' follows: streams are reset there
     socket.on('close', () => this.lost());
+    const prefaceTimer = setTimeout(() => this.prefaceRead || socket.destroy(), PREFACE_TIMEOUT_MS).unref();
+    socket.once('close', () => clearTimeout(prefaceTimer));
   }
 
 
@@ -424,8 +428,11 @@ export class H2Connection {
   private onReset(streamId: number, payload: Buffer): void {
     if (streamId === 0) return this.fail(H2Error.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
     if (payload.length !== 4) return this.fail(H2Error.FRAME_SIZE_ERROR, 'RST_STREAM must carry 4 bytes');
-    if (!this.withinControlBudget()) return;
     const stream = this.streams.get(streamId);
+    // Only a stream reset before its request was whole counts: that is the
+    // "rapid reset" pattern. A client cancelling calls it has sent (deadlines
+    // passing under load) may do so as often as it sends them.
+    if (stream && !stream.remoteEnded && !this.withinControlBudget()) return;
     if (stream) this.close(stream);
   }
 
@@ -509,7 +516,7 @@ export class H2Connection {
       this.controlFrames = 0;
     }
     if (++this.controlFrames <= CONTROL_FRAMES_PER_SECOND) return true;
-    this.fail(H2Error.ENHANCE_YOUR_CALM, `more than ${CONTROL_FRAMES_PER_SECOND} PING, SETTINGS and RST_STREAM frames in a second`);
+    this.fail(H2Error.ENHANCE_YOUR_CALM, `more than ${CONTROL_FRAMES_PER_SECOND} PING, SETTINGS and early RST_STREAM frames in a second`);
     return false;
   }
 
