@@ -1,11 +1,13 @@
 /**
  * One HTTP/2 connection, the server's side, over a TCP socket: cleartext
  * with prior knowledge ("h2c"), which is how gRPC clients speak to an
- * insecure server. It parses frames, keeps the HPACK table in step, opens a
- * stream per request and hands its header list and DATA to the listener
- * the owner returns; it writes responses under the client's flow-control
- * windows, batching every frame written in one turn of the event loop into
- * one socket write. node:http2 spends ~50 µs of CPU per call; most of it is
+ * insecure server. It acts on each frame the FrameReader cuts from the
+ * socket's input (frame-reader.ts), keeps the HPACK table in step, opens a
+ * stream per request (stream.ts) and hands its header list and DATA to the
+ * listener the owner returns; it frames responses under the client's
+ * flow-control windows and hands them to the FrameWriter (frame-writer.ts),
+ * which batches every frame written in one turn of the event loop into one
+ * socket write. node:http2 spends ~50 µs of CPU per call; most of it is
  * per-stream objects this design does not build.
  *
  * Limits, each a protocol error rather than unbounded memory: concurrent
@@ -15,8 +17,9 @@
  */
 import type { Socket } from 'node:net';
 
+import { FrameReader } from './frame-reader.js';
+import { FrameWriter } from './frame-writer.js';
 import {
-  CLIENT_PREFACE,
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_WINDOW,
   FRAME_HEADER_BYTES,
@@ -33,16 +36,9 @@ import {
   writeFrameHeader,
 } from './frames.js';
 import { HeaderListTooLarge, HpackDecoder, HpackError } from './hpack.js';
+import { H2Stream, type QueuedOutput, type StreamListener } from './stream.js';
 
-/** What happens to a stream, from the client's side. */
-export interface StreamListener {
-  /** A DATA frame's payload, padding removed: a view, valid for as long as the listener keeps it. */
-  data(chunk: Buffer): void;
-  /** The client ended its side of the stream. */
-  end(): void;
-  /** The stream was reset or its connection lost before both sides ended: no answer can reach the client. */
-  reset(): void;
-}
+export { H2Stream, type StreamListener } from './stream.js';
 
 export interface ConnectionOptions {
   maxConcurrentStreams: number;
@@ -66,14 +62,6 @@ const MAX_RECEIVED_FRAME = 1024 * 1024;
 const MAX_HEADER_BLOCK_BYTES = 256 * 1024;
 /** PING, SETTINGS and client RST_STREAM frames (of requests not yet whole) allowed per second before the connection is judged abusive. */
 const CONTROL_FRAMES_PER_SECOND = 2000;
-/** Frames written in one turn up to this size are joined into one buffer; past it they are written as they are. */
-const JOIN_WRITES_BYTES = 64 * 1024;
-/**
- * Past this much written but not yet sent (a client that does not read),
- * the connection stops reading until the socket drains: everything it
- * writes (answers, resets, PING acks) is caused by what it reads.
- */
-const MAX_UNSENT_BYTES = 8 * 1024 * 1024;
 /** A connection that has not sent the whole preface by then is closed: an open socket that says nothing holds a descriptor. */
 const PREFACE_TIMEOUT_MS = 10_000;
 /** How long a connection closed for an error waits for its GOAWAY to be written. */
@@ -85,57 +73,12 @@ const SHUTDOWN_PING = Buffer.from('shutdown', 'latin1');
 /** How long a graceful close waits for that PING's ACK before sending the final GOAWAY anyway. */
 const SHUTDOWN_PING_WAIT_MS = 1000;
 
-type Queued = Uint8Array | { trailers: Buffer };
-
-export class H2Stream {
-  /** Set by the connection from onStream's answer. */
-  listener: StreamListener | null = null;
-  sendWindow: number;
-  receiveWindow = STREAM_WINDOW;
-  remoteEnded = false;
-  localEnded = false;
-  closed = false;
-  /** DATA (and the trailers after it) waiting for the client's windows. */
-  readonly queue: Queued[] = [];
-
-  constructor(
-    private readonly connection: H2Connection,
-    readonly id: number,
-    sendWindow: number,
-  ) {
-    this.sendWindow = sendWindow;
-  }
-
-  /** Sends the response's header block; with `endStream`, the response ends there (gRPC's trailers-only answer). */
-  respond(block: Buffer, endStream = false): void {
-    if (this.closed || this.localEnded) return;
-    this.connection.writeHeaders(this.id, block, endStream);
-    if (endStream) this.connection.localEnd(this);
-  }
-
-  /** Queues DATA, sent as the client's windows allow. */
-  write(data: Uint8Array): void {
-    if (this.closed || this.localEnded || data.byteLength === 0) return;
-    this.queue.push(data);
-    this.connection.pump(this);
-  }
-
-  /** Queues the trailers, which end the stream once every DATA before them is sent. */
-  end(trailers: Buffer): void {
-    if (this.closed || this.localEnded) return;
-    this.queue.push({ trailers });
-    this.connection.pump(this);
-  }
-
-}
-
 export class H2Connection {
   private readonly streams = new Map<number, H2Stream>();
   private readonly decoder = new HpackDecoder();
   /** Streams with DATA queued that the windows hold back. */
   private readonly blocked = new Set<H2Stream>();
   private lastStreamId = 0;
-  private prefaceRead = false;
   private closed = false;
   /** A graceful close has begun: the first GOAWAY and its PING are sent. */
   private shuttingDown = false;
@@ -144,19 +87,10 @@ export class H2Connection {
   /** Sends the final GOAWAY if the PING's ACK is slow to come. */
   private shutdownTimer: NodeJS.Timeout | null = null;
 
-  // Input short of a whole frame (or of the preface), copied into one buffer of
-  // the size needed: a frame dripped a byte per read holds one buffer, not
-  // one per read (nor the reads' memory).
-  private partial: Buffer | null = null;
-  private buffered = 0;
-  private needed = CLIENT_PREFACE.length;
+  private readonly reader: FrameReader;
+  private readonly writer: FrameWriter;
   /** A header block whose CONTINUATION frames are still to come. */
   private continuing: { streamId: number; endStream: boolean; fragments: Buffer[]; bytes: number; cost: number } | null = null;
-
-  // Output: frames written this turn, flushed together.
-  private out: Uint8Array[] = [];
-  private outBytes = 0;
-  private flushScheduled = false;
 
   // The client's settings and windows (what this side may send).
   private peerInitialWindow = DEFAULT_WINDOW;
@@ -172,7 +106,20 @@ export class H2Connection {
     private readonly options: ConnectionOptions,
   ) {
     socket.setNoDelay(true);
-    this.write(
+    this.reader = new FrameReader(MAX_RECEIVED_FRAME, {
+      frame: (type, flags, streamId, payload) => {
+        this.onFrame(type, flags, streamId, payload);
+        return !this.closed;
+      },
+      notHttp2: () => {
+        // Not HTTP/2 with prior knowledge (an HTTP/1.1 request, TLS, noise): nothing to answer in its protocol.
+        this.socket.destroy();
+        this.closed = true;
+      },
+      frameTooLarge: (length) => this.fail(H2Error.FRAME_SIZE_ERROR, `a ${length}-byte frame; the most this server accepts is ${MAX_RECEIVED_FRAME}`),
+    });
+    this.writer = new FrameWriter(socket);
+    this.writer.write(
       frame(
         FrameType.SETTINGS,
         0,
@@ -186,14 +133,15 @@ export class H2Connection {
         ]),
       ),
     );
-    this.write(frame(FrameType.WINDOW_UPDATE, 0, 0, uint32(CONNECTION_WINDOW - DEFAULT_WINDOW)));
-    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    this.writer.write(frame(FrameType.WINDOW_UPDATE, 0, 0, uint32(CONNECTION_WINDOW - DEFAULT_WINDOW)));
+    socket.on('data', (chunk: Buffer) => {
+      if (!this.closed) this.reader.read(chunk);
+    });
     socket.on('error', () => {}); // 'close' follows: streams are reset there
     socket.on('close', () => this.lost());
-    const prefaceTimer = setTimeout(() => this.prefaceRead || socket.destroy(), PREFACE_TIMEOUT_MS).unref();
+    const prefaceTimer = setTimeout(() => this.reader.prefaceRead || socket.destroy(), PREFACE_TIMEOUT_MS).unref();
     socket.once('close', () => clearTimeout(prefaceTimer));
   }
-
 
   /** Calls `visit` with the listener of each stream open now. */
   forEachListener(visit: (listener: StreamListener) => void): void {
@@ -211,8 +159,8 @@ export class H2Connection {
   goAway(): void {
     if (this.closed || this.shuttingDown) return;
     this.shuttingDown = true;
-    this.write(frame(FrameType.GOAWAY, 0, 0, goAwayPayload(MAX_STREAM_ID, H2Error.NO_ERROR, 'server shutting down')));
-    this.write(frame(FrameType.PING, 0, 0, SHUTDOWN_PING));
+    this.writer.write(frame(FrameType.GOAWAY, 0, 0, goAwayPayload(MAX_STREAM_ID, H2Error.NO_ERROR, 'server shutting down')));
+    this.writer.write(frame(FrameType.PING, 0, 0, SHUTDOWN_PING));
     // A client that never answers PINGs still gets the final GOAWAY.
     this.shutdownTimer = setTimeout(() => this.finalGoAway(), SHUTDOWN_PING_WAIT_MS).unref();
   }
@@ -221,7 +169,7 @@ export class H2Connection {
     this.clearShutdownTimer();
     if (this.closed || this.goingAway) return;
     this.goingAway = true;
-    this.write(frame(FrameType.GOAWAY, 0, 0, goAwayPayload(this.lastStreamId, H2Error.NO_ERROR, 'server shutting down')));
+    this.writer.write(frame(FrameType.GOAWAY, 0, 0, goAwayPayload(this.lastStreamId, H2Error.NO_ERROR, 'server shutting down')));
     this.endIfIdle();
   }
 
@@ -238,70 +186,6 @@ export class H2Connection {
   }
 
   // --- input -------------------------------------------------------------
-
-  private receive(chunk: Buffer): void {
-    if (this.closed) return;
-    if (!this.prefaceRead && !this.continuesPreface(chunk)) {
-      // Not HTTP/2 with prior knowledge (an HTTP/1.1 request, TLS, noise): nothing to answer in its protocol.
-      this.socket.destroy();
-      this.closed = true;
-      return;
-    }
-    let input = chunk;
-    if (this.buffered > 0 || chunk.length < this.needed) {
-      this.keep(chunk);
-      if (this.buffered < this.needed) return;
-      input = (this.partial as Buffer).subarray(0, this.buffered);
-      this.partial = null;
-      this.buffered = 0;
-    }
-    let at = 0;
-    if (!this.prefaceRead) {
-      this.prefaceRead = true;
-      at = CLIENT_PREFACE.length;
-    }
-    while (!this.closed) {
-      if (input.length - at < FRAME_HEADER_BYTES) {
-        this.needed = FRAME_HEADER_BYTES;
-        break;
-      }
-      const length = (input[at]! << 16) | (input[at + 1]! << 8) | input[at + 2]!;
-      if (length > MAX_RECEIVED_FRAME) return this.fail(H2Error.FRAME_SIZE_ERROR, `a ${length}-byte frame; the most this server accepts is ${MAX_RECEIVED_FRAME}`);
-      if (input.length - at < FRAME_HEADER_BYTES + length) {
-        this.needed = FRAME_HEADER_BYTES + length;
-        break;
-      }
-      const type = input[at + 3]!;
-      const flags = input[at + 4]!;
-      const streamId = input.readUInt32BE(at + 5) & 0x7fffffff;
-      const payload = input.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + length);
-      at += FRAME_HEADER_BYTES + length;
-      this.onFrame(type, flags, streamId, payload);
-    }
-    if (!this.closed && at < input.length) this.keep(input.subarray(at));
-  }
-
-  /** Appends input short of `needed` to the partial buffer, which grows to at least `needed`. */
-  private keep(bytes: Buffer): void {
-    const size = this.buffered + bytes.length;
-    if (!this.partial || this.partial.length < size) {
-      const grown = Buffer.allocUnsafe(Math.max(this.needed, size));
-      this.partial?.copy(grown, 0, 0, this.buffered);
-      this.partial = grown;
-    }
-    bytes.copy(this.partial, this.buffered);
-    this.buffered = size;
-  }
-
-  /**
-   * Whether `chunk` goes on with the preface where the bytes before it left
-   * off. Checked as bytes arrive, not once 24 are there: a short HTTP/1.1
-   * request ("GET / HTTP/1.1" and a blank line) would wait for them forever.
-   */
-  private continuesPreface(chunk: Buffer): boolean {
-    const expected = CLIENT_PREFACE.subarray(this.buffered, this.buffered + chunk.length);
-    return chunk.subarray(0, expected.length).equals(expected);
-  }
 
   private onFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
     if (this.continuing && type !== FrameType.CONTINUATION) return this.fail(H2Error.PROTOCOL_ERROR, 'a header block was interrupted by another frame');
@@ -384,10 +268,10 @@ export class H2Connection {
     if (streamId <= this.lastStreamId) return; // a stream already closed (perhaps reset by this side): ignored
     this.lastStreamId = streamId;
     if (this.goingAway || this.streams.size >= this.options.maxConcurrentStreams) {
-      this.write(frame(FrameType.RST_STREAM, 0, streamId, uint32(H2Error.REFUSED_STREAM)));
+      this.writer.write(frame(FrameType.RST_STREAM, 0, streamId, uint32(H2Error.REFUSED_STREAM)));
       return;
     }
-    const opened = new H2Stream(this, streamId, this.peerInitialWindow);
+    const opened = new H2Stream(this, streamId, this.peerInitialWindow, STREAM_WINDOW);
     this.streams.set(streamId, opened);
     // Known before onStream answers: an answer that ends the stream at once need not reset a stream the client ended.
     opened.remoteEnded = endStream;
@@ -401,7 +285,7 @@ export class H2Connection {
     if (payload.length > this.receiveWindow) return this.fail(H2Error.FLOW_CONTROL_ERROR, 'DATA past the connection window');
     this.receiveWindow -= payload.length;
     if (this.receiveWindow < CONNECTION_WINDOW / 2) {
-      this.write(frame(FrameType.WINDOW_UPDATE, 0, 0, uint32(CONNECTION_WINDOW - this.receiveWindow)));
+      this.writer.write(frame(FrameType.WINDOW_UPDATE, 0, 0, uint32(CONNECTION_WINDOW - this.receiveWindow)));
       this.receiveWindow = CONNECTION_WINDOW;
     }
     const stream = this.streams.get(streamId);
@@ -414,7 +298,7 @@ export class H2Connection {
     stream.receiveWindow -= payload.length;
     const endStream = (flags & Flag.END_STREAM) !== 0;
     if (!endStream && stream.receiveWindow < STREAM_WINDOW / 2) {
-      this.write(frame(FrameType.WINDOW_UPDATE, 0, streamId, uint32(STREAM_WINDOW - stream.receiveWindow)));
+      this.writer.write(frame(FrameType.WINDOW_UPDATE, 0, streamId, uint32(STREAM_WINDOW - stream.receiveWindow)));
       stream.receiveWindow = STREAM_WINDOW;
     }
     const data = this.unpad(flags, payload);
@@ -463,7 +347,7 @@ export class H2Connection {
       }
       // HEADER_TABLE_SIZE: this side's header blocks never use the dynamic table. The others concern pushes.
     }
-    this.write(frame(FrameType.SETTINGS, Flag.ACK, 0));
+    this.writer.write(frame(FrameType.SETTINGS, Flag.ACK, 0));
     for (const stream of this.streams.values()) if (stream.queue.length > 0) this.pump(stream);
   }
 
@@ -475,7 +359,7 @@ export class H2Connection {
       return;
     }
     if (!this.withinControlBudget()) return;
-    this.write(frame(FrameType.PING, Flag.ACK, 0, payload));
+    this.writer.write(frame(FrameType.PING, Flag.ACK, 0, payload));
   }
 
   private onWindowUpdate(streamId: number, payload: Buffer): void {
@@ -534,21 +418,21 @@ export class H2Connection {
     this.blocked.delete(stream);
     if (!stream.remoteEnded) {
       // Answered before the client finished sending: tell it to stop (RFC 9113 section 8.1).
-      this.write(frame(FrameType.RST_STREAM, 0, stream.id, uint32(H2Error.NO_ERROR)));
+      this.writer.write(frame(FrameType.RST_STREAM, 0, stream.id, uint32(H2Error.NO_ERROR)));
     }
     this.forget(stream);
   }
 
   resetStream(stream: H2Stream, code: number): void {
     if (stream.closed) return;
-    this.write(frame(FrameType.RST_STREAM, 0, stream.id, uint32(code)));
+    this.writer.write(frame(FrameType.RST_STREAM, 0, stream.id, uint32(code)));
     this.close(stream);
   }
 
   private resetById(streamId: number, code: number): void {
     const stream = this.streams.get(streamId);
     if (stream) this.resetStream(stream, code);
-    else this.write(frame(FrameType.RST_STREAM, 0, streamId, uint32(code)));
+    else this.writer.write(frame(FrameType.RST_STREAM, 0, streamId, uint32(code)));
   }
 
   /** Closes a stream that did not end normally: its listener hears of it. */
@@ -569,7 +453,7 @@ export class H2Connection {
   private endIfIdle(): void {
     if (this.streams.size > 0 || this.closed) return;
     this.closed = true;
-    this.flush();
+    this.writer.flush();
     this.socket.end();
   }
 
@@ -578,13 +462,13 @@ export class H2Connection {
   writeHeaders(streamId: number, block: Buffer, endStream: boolean): void {
     const endFlag = endStream ? Flag.END_STREAM : 0;
     if (block.length <= this.peerMaxFrameSize) {
-      this.write(frame(FrameType.HEADERS, endFlag | Flag.END_HEADERS, streamId, block));
+      this.writer.write(frame(FrameType.HEADERS, endFlag | Flag.END_HEADERS, streamId, block));
       return;
     }
     for (let at = 0; at < block.length; at += this.peerMaxFrameSize) {
       const part = block.subarray(at, at + this.peerMaxFrameSize);
       const last = at + this.peerMaxFrameSize >= block.length ? Flag.END_HEADERS : 0;
-      this.write(at === 0 ? frame(FrameType.HEADERS, endFlag | last, streamId, part) : frame(FrameType.CONTINUATION, last, streamId, part));
+      this.writer.write(at === 0 ? frame(FrameType.HEADERS, endFlag | last, streamId, part) : frame(FrameType.CONTINUATION, last, streamId, part));
     }
   }
 
@@ -592,7 +476,7 @@ export class H2Connection {
   pump(stream: H2Stream): void {
     const { queue } = stream;
     while (queue.length > 0 && !stream.closed) {
-      const next = queue[0] as Queued;
+      const next = queue[0] as QueuedOutput;
       if (!(next instanceof Uint8Array)) {
         queue.shift();
         this.writeHeaders(stream.id, next.trailers, true);
@@ -607,8 +491,8 @@ export class H2Connection {
       const length = Math.min(allowed, next.byteLength);
       const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
       writeFrameHeader(header, 0, length, FrameType.DATA, 0, stream.id);
-      this.write(header);
-      this.write(length === next.byteLength ? next : next.subarray(0, length));
+      this.writer.write(header);
+      this.writer.write(length === next.byteLength ? next : next.subarray(0, length));
       if (length === next.byteLength) queue.shift();
       else queue[0] = next.subarray(length);
       this.sendWindow -= length;
@@ -617,45 +501,12 @@ export class H2Connection {
     this.blocked.delete(stream);
   }
 
-  private write(bytes: Uint8Array): void {
-    this.out.push(bytes);
-    this.outBytes += bytes.byteLength;
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    // After the microtasks of this turn: the answers to one batch leave in one write.
-    process.nextTick(() => this.flush());
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    if (this.out.length === 0 || this.socket.destroyed) {
-      this.out = [];
-      this.outBytes = 0;
-      return;
-    }
-    const out = this.out;
-    const bytes = this.outBytes;
-    this.out = [];
-    this.outBytes = 0;
-    if (out.length === 1) this.socket.write(out[0] as Uint8Array);
-    else if (bytes <= JOIN_WRITES_BYTES) this.socket.write(Buffer.concat(out, bytes));
-    else {
-      this.socket.cork();
-      for (const part of out) this.socket.write(part);
-      this.socket.uncork();
-    }
-    if (this.socket.writableLength > MAX_UNSENT_BYTES && !this.socket.isPaused()) {
-      this.socket.pause();
-      this.socket.once('drain', () => this.socket.resume());
-    }
-  }
-
   /** A connection error: GOAWAY with its code and reason, then the socket closes. */
   private fail(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    this.write(frame(FrameType.GOAWAY, 0, 0, goAwayPayload(this.lastStreamId, code, reason)));
-    this.flush();
+    this.writer.write(frame(FrameType.GOAWAY, 0, 0, goAwayPayload(this.lastStreamId, code, reason)));
+    this.writer.flush();
     this.socket.end();
     setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
     this.lost();
