@@ -95,7 +95,8 @@ export class Call implements StreamListener {
   private headersSent = false;
   // Message assembly: the prefix read so far, the message's size once known
   // (-1: reading a prefix), and, for one that spans frames, its own buffer.
-  private readonly prefix = Buffer.alloc(PREFIX_BYTES);
+  /** Only for a prefix split across frames (rare): most are read where they arrive. */
+  private prefix: Buffer | null = null;
   private prefixRead = 0;
   private expected = -1;
   private message: Buffer | null = null;
@@ -180,14 +181,20 @@ export class Call implements StreamListener {
     let at = 0;
     while (at < chunk.length && !this.finished) {
       if (this.expected < 0) {
-        // A prefix may itself be split across frames.
-        const take = Math.min(PREFIX_BYTES - this.prefixRead, chunk.length - at);
-        chunk.copy(this.prefix, this.prefixRead, at, at + take);
-        this.prefixRead += take;
-        at += take;
-        if (this.prefixRead < PREFIX_BYTES) return;
-        this.prefixRead = 0;
-        if (!this.readPrefix()) return;
+        if (this.prefixRead === 0 && chunk.length - at >= PREFIX_BYTES) {
+          if (!this.readPrefix(chunk, at)) return;
+          at += PREFIX_BYTES;
+        } else {
+          // A prefix split across frames is gathered first.
+          this.prefix ??= Buffer.allocUnsafe(PREFIX_BYTES);
+          const take = Math.min(PREFIX_BYTES - this.prefixRead, chunk.length - at);
+          chunk.copy(this.prefix, this.prefixRead, at, at + take);
+          this.prefixRead += take;
+          at += take;
+          if (this.prefixRead < PREFIX_BYTES) return;
+          this.prefixRead = 0;
+          if (!this.readPrefix(this.prefix, 0)) return;
+        }
         if (this.expected === 0) {
           // An empty message (ServerLive's request) may be the last thing in the frame.
           this.expected = -1;
@@ -229,16 +236,16 @@ export class Call implements StreamListener {
     this.events?.cancelled();
   }
 
-  /** The prefix just read: its compressed flag and length, checked; false when the call failed on them. */
-  private readPrefix(): boolean {
-    const flag = this.prefix[0] as number;
+  /** The prefix at `bytes[at]`: its compressed flag and length, checked; false when the call failed on them. */
+  private readPrefix(bytes: Buffer, at: number): boolean {
+    const flag = bytes[at] as number;
     if (flag > 1 || (flag === 1 && this.encoding === 'identity')) {
       const details = flag > 1 ? `a message prefix with compressed flag ${flag}; expected 0 or 1` : "a compressed message, but the call's grpc-encoding is identity";
       this.finish({ code: GrpcStatus.INTERNAL, details });
       return false;
     }
     this.compressed = flag === 1;
-    this.expected = this.prefix.readUInt32BE(1);
+    this.expected = bytes.readUInt32BE(at + 1);
     if (this.expected <= this.maxMessageBytes) return true;
     this.finish({
       code: GrpcStatus.RESOURCE_EXHAUSTED,

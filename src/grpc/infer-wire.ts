@@ -20,15 +20,32 @@ const FIXED32 = 5;
 /** InferInputTensor's `contents` field: its presence sends the request to protobufjs. */
 const CONTENTS_FIELD = 5;
 
+/** Reads protobuf fields; a nested message is read by narrowing `end` to it (enter) and widening it back (leave). */
 class Reader {
-  position: number;
+  position = 0;
 
   constructor(
     readonly bytes: Buffer,
-    start: number,
-    readonly end: number,
-  ) {
-    this.position = start;
+    public end: number,
+  ) {}
+
+  /** The next field's tag (field number << 3 | wire type), or -1 at the end. */
+  nextTag(): number {
+    return this.position < this.end ? this.uint32() : -1;
+  }
+
+  /** Starts reading the length-delimited field here as a message; returns what leave() restores. */
+  enter(): number {
+    const outer = this.end;
+    const length = this.uint32();
+    this.need(length);
+    this.end = this.position + length;
+    return outer;
+  }
+
+  leave(outer: number): void {
+    this.position = this.end;
+    this.end = outer;
   }
 
   /** A varint of up to 32 bits (tags, lengths, bools). */
@@ -75,24 +92,25 @@ class Reader {
     return value;
   }
 
-  /** The bounds of a length-delimited field's content. */
-  span(): [number, number] {
+  /** A length-delimited field's content, as a view. */
+  view(): Buffer {
     const length = this.uint32();
     this.need(length);
-    const start = this.position;
     this.position += length;
-    return [start, this.position];
+    return this.bytes.subarray(this.position - length, this.position);
   }
 
   string(): string {
-    const [start, end] = this.span();
-    return this.bytes.toString('utf8', start, end);
+    const length = this.uint32();
+    this.need(length);
+    this.position += length;
+    return this.bytes.toString('utf8', this.position - length, this.position);
   }
 
   skip(wireType: number): void {
     if (wireType === VARINT) this.uint32();
     else if (wireType === FIXED64) this.advance(8);
-    else if (wireType === LENGTH_DELIMITED) this.span();
+    else if (wireType === LENGTH_DELIMITED) this.advance(this.uint32());
     else if (wireType === FIXED32) this.advance(4);
     else throw new Error(`wire type ${wireType} at byte ${this.position} is not one this message uses`);
   }
@@ -112,75 +130,82 @@ class Reader {
   }
 }
 
-/** Reads fields until `end`, handing each (field number, wire type) to `field`, which must consume it. */
-function readFields(reader: Reader, field: (number: number, wireType: number) => void): void {
-  while (reader.position < reader.end) {
-    const tag = reader.uint32();
-    field(tag >>> 3, tag & 7);
-  }
-}
+// Tags: field number << 3 | wire type.
+const tag = (field: number, wireType: number) => (field << 3) | wireType;
+const NAME = tag(1, LENGTH_DELIMITED);
+const SECOND_STRING = tag(2, LENGTH_DELIMITED);
+const SHAPE_PACKED = tag(3, LENGTH_DELIMITED);
+const SHAPE_UNPACKED = tag(3, VARINT);
+const INPUT_PARAMETER = tag(4, LENGTH_DELIMITED);
+const CONTENTS = tag(CONTENTS_FIELD, LENGTH_DELIMITED);
+const OUTPUT_PARAMETER = tag(2, LENGTH_DELIMITED);
+const REQUEST_FIELDS = { model_name: tag(1, LENGTH_DELIMITED), model_version: tag(2, LENGTH_DELIMITED), id: tag(3, LENGTH_DELIMITED), parameter: tag(4, LENGTH_DELIMITED), input: tag(5, LENGTH_DELIMITED), output: tag(6, LENGTH_DELIMITED), raw: tag(7, LENGTH_DELIMITED) };
 
-/** One map<string, InferParameter> entry, added to `into`. */
-function readParameterEntry(bytes: Buffer, [start, end]: [number, number], into: Parameters): void {
-  const reader = new Reader(bytes, start, end);
+/** One map<string, InferParameter> entry (the reader at its length), added to `into`. */
+function readParameterEntry(reader: Reader, into: Parameters): void {
+  const outer = reader.enter();
   let key = '';
   let value: InferParameter = {};
-  readFields(reader, (number, wireType) => {
-    if (number === 1 && wireType === LENGTH_DELIMITED) key = reader.string();
-    else if (number === 2 && wireType === LENGTH_DELIMITED) value = readParameter(bytes, reader.span());
-    else reader.skip(wireType);
-  });
+  for (let t = reader.nextTag(); t >= 0; t = reader.nextTag()) {
+    if (t === NAME) key = reader.string();
+    else if (t === SECOND_STRING) value = readParameter(reader);
+    else reader.skip(t & 7);
+  }
+  reader.leave(outer);
   into[key] = value;
 }
 
-function readParameter(bytes: Buffer, [start, end]: [number, number]): InferParameter {
-  const reader = new Reader(bytes, start, end);
+function readParameter(reader: Reader): InferParameter {
+  const outer = reader.enter();
   const parameter: InferParameter = {};
   // A member given twice: the last is the choice (an earlier one stays set, as protobufjs leaves it).
   const choose = (choice: NonNullable<InferParameter['parameter_choice']>, value: boolean | string | number) =>
     Object.assign(parameter, { [choice]: value, parameter_choice: choice });
-  readFields(reader, (number, wireType) => {
-    if (number === 1 && wireType === VARINT) choose('bool_param', reader.uint32() !== 0);
-    else if (number === 2 && wireType === VARINT) choose('int64_param', reader.int64(true));
-    else if (number === 3 && wireType === LENGTH_DELIMITED) choose('string_param', reader.string());
-    else if (number === 4 && wireType === FIXED64) choose('double_param', reader.double());
-    else if (number === 5 && wireType === VARINT) choose('uint64_param', reader.int64(false));
-    else reader.skip(wireType);
-  });
+  for (let t = reader.nextTag(); t >= 0; t = reader.nextTag()) {
+    if (t === tag(1, VARINT)) choose('bool_param', reader.uint32() !== 0);
+    else if (t === tag(2, VARINT)) choose('int64_param', reader.int64(true));
+    else if (t === tag(3, LENGTH_DELIMITED)) choose('string_param', reader.string());
+    else if (t === tag(4, FIXED64)) choose('double_param', reader.double());
+    else if (t === tag(5, VARINT)) choose('uint64_param', reader.int64(false));
+    else reader.skip(t & 7);
+  }
+  reader.leave(outer);
   return parameter;
 }
 
 /** An InferInputTensor; null when it has typed contents. */
-function readInput(bytes: Buffer, [start, end]: [number, number]): InferInputTensor | null {
-  const reader = new Reader(bytes, start, end);
+function readInput(reader: Reader): InferInputTensor | null {
+  const outer = reader.enter();
   const input: InferInputTensor = { name: '', datatype: '', shape: [], parameters: {}, contents: null };
   let typed = false;
-  readFields(reader, (number, wireType) => {
-    if (number === 1 && wireType === LENGTH_DELIMITED) input.name = reader.string();
-    else if (number === 2 && wireType === LENGTH_DELIMITED) input.datatype = reader.string();
-    else if (number === 3 && wireType === LENGTH_DELIMITED) {
+  for (let t = reader.nextTag(); t >= 0; t = reader.nextTag()) {
+    if (t === NAME) input.name = reader.string();
+    else if (t === SECOND_STRING) input.datatype = reader.string();
+    else if (t === SHAPE_PACKED) {
       // Packed, as proto3 writes it.
-      const [packedStart, packedEnd] = reader.span();
-      const packed = new Reader(bytes, packedStart, packedEnd);
-      while (packed.position < packedEnd) input.shape.push(packed.int64(true));
-    } else if (number === 3 && wireType === VARINT) input.shape.push(reader.int64(true));
-    else if (number === 4 && wireType === LENGTH_DELIMITED) readParameterEntry(bytes, reader.span(), input.parameters);
-    else if (number === CONTENTS_FIELD && wireType === LENGTH_DELIMITED) {
+      const shapeOuter = reader.enter();
+      while (reader.position < reader.end) input.shape.push(reader.int64(true));
+      reader.leave(shapeOuter);
+    } else if (t === SHAPE_UNPACKED) input.shape.push(reader.int64(true));
+    else if (t === INPUT_PARAMETER) readParameterEntry(reader, input.parameters);
+    else if (t === CONTENTS) {
       typed = true;
-      reader.span();
-    } else reader.skip(wireType);
-  });
+      reader.skip(LENGTH_DELIMITED);
+    } else reader.skip(t & 7);
+  }
+  reader.leave(outer);
   return typed ? null : input;
 }
 
-function readOutput(bytes: Buffer, [start, end]: [number, number]): { name: string; parameters: Parameters } {
-  const reader = new Reader(bytes, start, end);
+function readOutput(reader: Reader): { name: string; parameters: Parameters } {
+  const outer = reader.enter();
   const output = { name: '', parameters: {} as Parameters };
-  readFields(reader, (number, wireType) => {
-    if (number === 1 && wireType === LENGTH_DELIMITED) output.name = reader.string();
-    else if (number === 2 && wireType === LENGTH_DELIMITED) readParameterEntry(bytes, reader.span(), output.parameters);
-    else reader.skip(wireType);
-  });
+  for (let t = reader.nextTag(); t >= 0; t = reader.nextTag()) {
+    if (t === NAME) output.name = reader.string();
+    else if (t === OUTPUT_PARAMETER) readParameterEntry(reader, output.parameters);
+    else reader.skip(t & 7);
+  }
+  reader.leave(outer);
   return output;
 }
 
@@ -190,25 +215,22 @@ function readOutput(bytes: Buffer, [start, end]: [number, number]): { name: stri
  * protobufjs). Throws on malformed protobuf.
  */
 export function decodeModelInferRequest(bytes: Buffer): ModelInferRequest | null {
-  const reader = new Reader(bytes, 0, bytes.length);
+  const reader = new Reader(bytes, bytes.length);
   const message: ModelInferRequest = { model_name: '', model_version: '', id: '', parameters: {}, inputs: [], outputs: [], raw_input_contents: [] };
   let typed = false;
-  readFields(reader, (number, wireType) => {
-    if (wireType !== LENGTH_DELIMITED) return reader.skip(wireType);
-    if (number === 1) message.model_name = reader.string();
-    else if (number === 2) message.model_version = reader.string();
-    else if (number === 3) message.id = reader.string();
-    else if (number === 4) readParameterEntry(bytes, reader.span(), message.parameters);
-    else if (number === 5) {
-      const input = readInput(bytes, reader.span());
+  for (let t = reader.nextTag(); t >= 0; t = reader.nextTag()) {
+    if (t === REQUEST_FIELDS.model_name) message.model_name = reader.string();
+    else if (t === REQUEST_FIELDS.model_version) message.model_version = reader.string();
+    else if (t === REQUEST_FIELDS.id) message.id = reader.string();
+    else if (t === REQUEST_FIELDS.parameter) readParameterEntry(reader, message.parameters);
+    else if (t === REQUEST_FIELDS.input) {
+      const input = readInput(reader);
       if (input) message.inputs.push(input);
       else typed = true;
-    } else if (number === 6) message.outputs.push(readOutput(bytes, reader.span()));
-    else if (number === 7) {
-      const [start, end] = reader.span();
-      message.raw_input_contents.push(bytes.subarray(start, end));
-    } else reader.skip(wireType);
-  });
+    } else if (t === REQUEST_FIELDS.output) message.outputs.push(readOutput(reader));
+    else if (t === REQUEST_FIELDS.raw) message.raw_input_contents.push(reader.view());
+    else reader.skip(t & 7);
+  }
   return typed ? null : message;
 }
 

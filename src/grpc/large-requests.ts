@@ -47,23 +47,18 @@ export interface DecodedMessage {
 /** Wraps a ModelInferRequest deserializer: requests with large `inputs` are left undecoded (and copied out of the received message, to be moved to a worker). */
 export function deferringLargeInputs(deserialize: (bytes: Buffer) => unknown): (bytes: Buffer) => unknown {
   return (bytes) => {
-    const scan = scanTopLevel(bytes);
-    if (scan === null || scan.inputsBytes <= LARGE_INPUTS_BYTES) return deserialize(bytes);
-    return new UndecodedRequest(Uint8Array.prototype.slice.call(bytes), scan.echo());
+    if (inputsBytesOf(bytes) <= LARGE_INPUTS_BYTES) return deserialize(bytes);
+    return new UndecodedRequest(Uint8Array.prototype.slice.call(bytes), readEcho(bytes));
   };
 }
 
 /**
- * Reads a serialized ModelInferRequest's top-level fields without decoding
- * it: the bytes of its `inputs`, and (read only when asked: most requests
- * never need it) the names its answer repeats. null for anything malformed
- * (the decoder then says what).
+ * A serialized message's top-level fields, read without decoding it: calls
+ * `field` with each length-delimited one's number, start and length.
+ * Returns false for anything malformed (the decoder then says what).
  */
-export function scanTopLevel(message: Uint8Array): { inputsBytes: number; echo: () => Echo } | null {
+function forEachTopLevelField(message: Uint8Array, field: (number: number, start: number, length: number) => void): boolean {
   let position = 0;
-  let inputsBytes = 0;
-  // Where model_name, model_version and id (fields 1 to 3) lie: start and length of each.
-  const spans = [0, 0, 0, 0, 0, 0];
   const varint = (): number => {
     let value = 0;
     for (let shift = 0; shift < 50; shift += 7) {
@@ -76,27 +71,43 @@ export function scanTopLevel(message: Uint8Array): { inputsBytes: number; echo: 
   };
   while (position < message.length) {
     const tag = varint();
-    if (tag < 0) return null;
-    const field = Math.floor(tag / 8);
+    if (tag < 0) return false;
     const wireType = tag % 8;
     if (wireType === 0) {
-      if (varint() < 0) return null;
+      if (varint() < 0) return false;
     } else if (wireType === 1 || wireType === 5) {
       position += wireType === 1 ? 8 : 4;
     } else if (wireType === 2) {
       const length = varint();
-      if (length < 0 || position + length > message.length) return null;
-      if (field === INPUTS_FIELD) inputsBytes += length;
-      else if (field >= MODEL_NAME_FIELD && field <= ID_FIELD) spans.splice(2 * (field - 1), 2, position, length);
+      if (length < 0 || position + length > message.length) return false;
+      field(Math.floor(tag / 8), position, length);
       position += length;
     } else {
-      return null;
+      return false;
     }
   }
-  if (position !== message.length) return null;
-  const text = (field: number) =>
-    Buffer.from(message.buffer, message.byteOffset + (spans[2 * (field - 1)] as number), spans[2 * (field - 1) + 1] as number).toString('utf8');
-  return { inputsBytes, echo: () => ({ model_name: text(MODEL_NAME_FIELD), model_version: text(MODEL_VERSION_FIELD), id: text(ID_FIELD) }) };
+  return position === message.length;
+}
+
+/** The bytes of a ModelInferRequest's `inputs` (typed contents included); 0 when malformed. Runs on every request: it builds nothing. */
+export function inputsBytesOf(message: Uint8Array): number {
+  let bytes = 0;
+  const counted = forEachTopLevelField(message, (number, _start, length) => {
+    if (number === INPUTS_FIELD) bytes += length;
+  });
+  return counted ? bytes : 0;
+}
+
+/** The names a request's answer repeats, read from its bytes (only for a request left undecoded). */
+export function readEcho(message: Uint8Array): Echo {
+  const echo: Echo = { model_name: '', model_version: '', id: '' };
+  const text = (start: number, length: number) => Buffer.from(message.buffer, message.byteOffset + start, length).toString('utf8');
+  forEachTopLevelField(message, (number, start, length) => {
+    if (number === MODEL_NAME_FIELD) echo.model_name = text(start, length);
+    else if (number === MODEL_VERSION_FIELD) echo.model_version = text(start, length);
+    else if (number === ID_FIELD) echo.id = text(start, length);
+  });
+  return echo;
 }
 
 /** The worker's side: decodes the request as the main thread would, its tensors moved back. */
