@@ -14,14 +14,14 @@ import type { InferParameter, InferInputTensor, ModelInferRequest, ModelInferRes
 
 const VARINT = 0;
 const FIXED64 = 1;
-const LENGTH_DELIMITED = 2;
+export const LENGTH_DELIMITED = 2;
 const FIXED32 = 5;
 
 /** InferInputTensor's `contents` field: its presence sends the request to protobufjs. */
 const CONTENTS_FIELD = 5;
 
 /** Reads protobuf fields; a nested message is read by narrowing `end` to it (enter) and widening it back (leave). */
-class Reader {
+export class Reader {
   position = 0;
 
   constructor(

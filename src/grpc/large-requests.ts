@@ -11,6 +11,7 @@ import type { InferRequest } from '../core/core.js';
 import { buffersOf } from '../tensors/datatypes.js';
 import { type JobResult, defineJob } from '../workers/jobs.js';
 import { decodeInferRequest } from './infer-codec.js';
+import { LENGTH_DELIMITED, Reader } from './infer-wire.js';
 import type { ModelInferRequest, Parameters } from './messages.js';
 import { inferenceService } from './proto.js';
 
@@ -54,58 +55,38 @@ export function deferringLargeInputs(deserialize: (bytes: Buffer) => unknown): (
 
 /**
  * A serialized message's top-level fields, read without decoding it: calls
- * `field` with each length-delimited one's number, start and length.
+ * `field` with each length-delimited one's number and content (a view).
  * Returns false for anything malformed (the decoder then says what).
  */
-function forEachTopLevelField(message: Uint8Array, field: (number: number, start: number, length: number) => void): boolean {
-  let position = 0;
-  const varint = (): number => {
-    let value = 0;
-    for (let shift = 0; shift < 50; shift += 7) {
-      if (position >= message.length) return -1;
-      const byte = message[position++] as number;
-      value += (byte & 0x7f) * 2 ** shift;
-      if (byte < 0x80) return value;
+function forEachTopLevelField(message: Buffer, field: (number: number, content: Buffer) => void): boolean {
+  const reader = new Reader(message, message.length);
+  try {
+    for (let tag = reader.nextTag(); tag >= 0; tag = reader.nextTag()) {
+      if ((tag & 7) === LENGTH_DELIMITED) field(tag >>> 3, reader.view());
+      else reader.skip(tag & 7);
     }
-    return -1;
-  };
-  while (position < message.length) {
-    const tag = varint();
-    if (tag < 0) return false;
-    const wireType = tag % 8;
-    if (wireType === 0) {
-      if (varint() < 0) return false;
-    } else if (wireType === 1 || wireType === 5) {
-      position += wireType === 1 ? 8 : 4;
-    } else if (wireType === 2) {
-      const length = varint();
-      if (length < 0 || position + length > message.length) return false;
-      field(Math.floor(tag / 8), position, length);
-      position += length;
-    } else {
-      return false;
-    }
+  } catch {
+    return false;
   }
-  return position === message.length;
+  return true;
 }
 
 /** The bytes of a ModelInferRequest's `inputs` (typed contents included); 0 when malformed. Runs on every request: it builds nothing. */
-export function inputsBytesOf(message: Uint8Array): number {
+export function inputsBytesOf(message: Buffer): number {
   let bytes = 0;
-  const counted = forEachTopLevelField(message, (number, _start, length) => {
-    if (number === INPUTS_FIELD) bytes += length;
+  const counted = forEachTopLevelField(message, (number, content) => {
+    if (number === INPUTS_FIELD) bytes += content.length;
   });
   return counted ? bytes : 0;
 }
 
 /** The names a request's answer repeats, read from its bytes (only for a request left undecoded). */
-export function readEcho(message: Uint8Array): Echo {
+export function readEcho(message: Buffer): Echo {
   const echo: Echo = { model_name: '', model_version: '', id: '' };
-  const text = (start: number, length: number) => Buffer.from(message.buffer, message.byteOffset + start, length).toString('utf8');
-  forEachTopLevelField(message, (number, start, length) => {
-    if (number === MODEL_NAME_FIELD) echo.model_name = text(start, length);
-    else if (number === MODEL_VERSION_FIELD) echo.model_version = text(start, length);
-    else if (number === ID_FIELD) echo.id = text(start, length);
+  forEachTopLevelField(message, (number, content) => {
+    if (number === MODEL_NAME_FIELD) echo.model_name = content.toString('utf8');
+    else if (number === MODEL_VERSION_FIELD) echo.model_version = content.toString('utf8');
+    else if (number === ID_FIELD) echo.id = content.toString('utf8');
   });
   return echo;
 }
