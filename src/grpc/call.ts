@@ -93,9 +93,9 @@ export class Call implements StreamListener {
   finished = false;
   cancelled = false;
   private headersSent = false;
-  // Message assembly: the prefix read so far, the message's size once known
-  // (-1: reading a prefix), and, for one that spans frames, its own buffer.
-  /** Only for a prefix split across frames (rare): most are read where they arrive. */
+  // Message assembly: a prefix split across frames (rare: most are read where
+  // they arrive), the message's size once known (-1: reading a prefix), and,
+  // for a message that spans frames, its own buffer.
   private prefix: Buffer | null = null;
   private prefixRead = 0;
   private expected = -1;
@@ -162,6 +162,7 @@ export class Call implements StreamListener {
   finish(status: CallStatus): void {
     if (this.finished) return;
     this.finished = true;
+    this.message = null;
     this.release();
     if (!this.headersSent) this.stream.respond(trailersOnly(status), true);
     else this.stream.end(status.code === GrpcStatus.OK ? OK_TRAILERS : encodeHeaderBlock(statusFields(status)));
@@ -230,6 +231,7 @@ export class Call implements StreamListener {
 
   reset(): void {
     this.cancelled = true;
+    this.message = null;
     this.release();
     if (this.finished) return;
     this.finished = true;
