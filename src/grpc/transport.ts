@@ -8,9 +8,10 @@
  * What the protocol asks of a server, besides: a request that is not a
  * POST is answered 405, one that is not application/grpc 415; unknown
  * methods and compressions other than gzip and deflate are UNIMPLEMENTED
- * (answers go uncompressed); `grpc-timeout` sets
- * the call's deadline, past which it is answered DEADLINE_EXCEEDED (once
- * its method gives up or a sweep finds it) and its answer dropped.
+ * (answers go uncompressed); `grpc-timeout` sets the call's deadline, past
+ * which it is answered DEADLINE_EXCEEDED (once its method gives up or a
+ * sweep finds it) and its answer dropped. Each connection's unfinished
+ * calls share a budget of request bytes (call.ts, RequestBudget).
  */
 import net from 'node:net';
 
