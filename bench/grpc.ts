@@ -11,11 +11,17 @@
  *   npm run bench:grpc                  10 s per measurement, 64 connections / callers
  *   BENCH_SECONDS=3 npm run bench:grpc  shorter (CPU time has 10 ms resolution: keep seconds, not fractions)
  *
+ * Then unary again, driven by h2load (a C HTTP/2 load generator from
+ * Debian's nghttp2-client, fetched once into .cache/h2load by
+ * scripts/fetch-h2load.sh, or BENCH_H2LOAD=/path/to/h2load): grpc-js's
+ * client stops near 5-7 k unary calls/s on its core, h2load keeps the
+ * server busy; gRPC failures are counted from the server's metrics.
+ *
  * Environment: as bench/http.ts (BENCH_SECONDS, BENCH_WARMUP_SECONDS,
  * BENCH_CONNECTIONS, BENCH_SERVER_CPUS, BENCH_CLIENT_CPUS,
  * BENCH_START_TIMEOUT_S, BENCH_WEIR_CLI), plus BENCH_GRPC_CALLERS (default:
- * BENCH_CONNECTIONS) and BENCH_GRPC_CHANNELS (4). Needs `npm ci` (dist/ for
- * Weir) and taskset; builds nothing. Weir not starting is reported as
+ * BENCH_CONNECTIONS), BENCH_GRPC_CHANNELS (4) and BENCH_H2LOAD. Needs
+ * `npm ci` (dist/ for Weir) and taskset; builds nothing. Weir not starting is reported as
  * {"skipped": "<why>"}, and its ratios and targets are null.
  */
 import { grpcConfigFromEnv, runGrpcBenchmark } from './lib/grpc-harness.js';

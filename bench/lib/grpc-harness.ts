@@ -20,8 +20,9 @@
  * weir_batch_size_rows on /metrics.
  */
 import { installCleanup } from './children.js';
-import { type GrpcMode, probeGrpc, tabularRawRequest, TABULAR } from './grpc-client.js';
+import { type GrpcMode, METHODS, probeGrpc, tabularRawRequest, TABULAR } from './grpc-client.js';
 import { type GrpcLoadResult, runGrpcLoad } from './grpc-load.js';
+import { type H2loadResult, runH2load } from './h2load.js';
 import {
   atMost,
   checkPinning,
@@ -69,7 +70,7 @@ export interface GrpcReport {
   config: Record<string, unknown>;
   server: { command: string; ready_after_s: number } | { command: string; skipped: string };
   requests: Record<string, unknown>;
-  results: { http_json: ServerResult; grpc_unary: GrpcResult; http_json_at_unary_rate: ServerResult; grpc_stream: GrpcResult };
+  results: { http_json: ServerResult; grpc_unary: GrpcResult; http_json_at_unary_rate: ServerResult; grpc_stream: GrpcResult; grpc_unary_h2load: H2loadMeasurement };
   /**
    * Which side limited each measurement: 'server' when the server kept its
    * core at least 85% busy, 'client' when the load generator did, else
@@ -79,6 +80,11 @@ export interface GrpcReport {
   ratios: Record<string, number | null>;
   targets: Record<string, boolean | null>;
 }
+
+/** Unary calls driven by h2load, or why there are none (the smoke run skips it; h2load may not be fetchable). */
+export type H2loadMeasurement = H2loadResult | { skipped: string } | { error: string };
+
+const isH2loadMeasured = (r: H2loadMeasurement): r is H2loadResult => 'requests' in r;
 
 /** The greatest server CPU per request allowed over gRPC, as a multiple of HTTP's. */
 export const CPU_PER_REQUEST_LIMIT_VS_HTTP = 1.3;
@@ -112,6 +118,26 @@ async function measureGrpcMode(server: RunningServer, mode: GrpcMode, request: B
   }
 }
 
+async function measureH2load(server: RunningServer, request: Buffer, config: GrpcHarnessConfig): Promise<H2loadMeasurement> {
+  try {
+    return await runH2load({
+      address: `127.0.0.1:${server.ports.grpc}`,
+      path: METHODS.unary.path,
+      request,
+      callers: config.callers,
+      channels: config.channels,
+      seconds: config.seconds,
+      warmupSeconds: config.warmupSeconds,
+      serverPid: server.child.pid,
+      metricsUrl: server.metricsUrl,
+      model: TABULAR.model,
+      cpus: config.clientCpus,
+    });
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
 export async function runGrpcBenchmark(config: GrpcHarnessConfig): Promise<GrpcReport> {
   installCleanup();
   checkPinning(config.serverCpus);
@@ -131,7 +157,7 @@ export async function runGrpcBenchmark(config: GrpcHarnessConfig): Promise<GrpcR
   } catch (error) {
     const skipped = `${weir.label} did not start: ${error instanceof Error ? error.message : String(error)}`;
     serverEntry = { command, skipped };
-    results = { http_json: { skipped }, grpc_unary: { skipped }, http_json_at_unary_rate: { skipped }, grpc_stream: { skipped } };
+    results = { http_json: { skipped }, grpc_unary: { skipped }, http_json_at_unary_rate: { skipped }, grpc_stream: { skipped }, grpc_unary_h2load: { skipped } };
   }
   if (server) {
     serverEntry = { command, ready_after_s: server.readyAfterS };
@@ -144,6 +170,7 @@ export async function runGrpcBenchmark(config: GrpcHarnessConfig): Promise<GrpcR
         grpc_unary: grpcUnary,
         http_json_at_unary_rate: unaryRate ? await measureHttpScenario(server, http, config, unaryRate) : { skipped: 'no unary rate to pace HTTP at' },
         grpc_stream: await measureGrpcMode(server, 'stream', grpcRequest.bytes, config),
+        grpc_unary_h2load: config.mode === 'smoke' ? { skipped: 'not in the smoke run' } : await measureH2load(server, grpcRequest.bytes, config),
       };
     } finally {
       await server.stop();
@@ -154,12 +181,14 @@ export async function runGrpcBenchmark(config: GrpcHarnessConfig): Promise<GrpcR
   const httpAtUnaryRate = isMeasured(results!.http_json_at_unary_rate) ? results!.http_json_at_unary_rate : undefined;
   const unary = isGrpcMeasured(results!.grpc_unary) ? results!.grpc_unary : undefined;
   const stream = isGrpcMeasured(results!.grpc_stream) ? results!.grpc_stream : undefined;
+  const h2loadUnary = isH2loadMeasured(results!.grpc_unary_h2load) ? results!.grpc_unary_h2load : undefined;
   const boundBy = (r: { server_cpu_cores: number; client_cpu_cores: number } | undefined) =>
     r === undefined ? null : r.server_cpu_cores >= 0.85 ? 'server' : r.client_cpu_cores >= 0.85 ? 'client' : 'neither';
   const ratios = {
     grpc_unary_cpu_per_request_vs_http_at_same_rate: ratio(unary?.cpu_us_per_request, httpAtUnaryRate?.cpu_us_per_request),
     grpc_unary_cpu_per_request_vs_http: ratio(unary?.cpu_us_per_request, httpResult?.cpu_us_per_request),
     grpc_stream_cpu_per_request_vs_http: ratio(stream?.cpu_us_per_request, httpResult?.cpu_us_per_request),
+    grpc_unary_h2load_cpu_per_request_vs_http: ratio(h2loadUnary?.cpu_us_per_request, httpResult?.cpu_us_per_request),
     grpc_unary_requests_per_s_vs_http: ratio(unary?.requests_per_s, httpResult?.requests_per_s),
     grpc_stream_requests_per_s_vs_http: ratio(stream?.requests_per_s, httpResult?.requests_per_s),
     grpc_unary_p99_vs_http: ratio(unary?.latency_ms.p99, httpResult?.latency_ms.p99),
@@ -171,6 +200,8 @@ export async function runGrpcBenchmark(config: GrpcHarnessConfig): Promise<GrpcR
     grpc_unary_cpu_per_request_at_most_1_3x_http_at_same_rate: atMost(ratios.grpc_unary_cpu_per_request_vs_http_at_same_rate, CPU_PER_REQUEST_LIMIT_VS_HTTP),
     grpc_unary_cpu_per_request_at_most_1_3x_http: atMost(ratios.grpc_unary_cpu_per_request_vs_http, CPU_PER_REQUEST_LIMIT_VS_HTTP),
     grpc_stream_cpu_per_request_at_most_1_3x_http: atMost(ratios.grpc_stream_cpu_per_request_vs_http, CPU_PER_REQUEST_LIMIT_VS_HTTP),
+    grpc_unary_h2load_cpu_per_request_at_most_1_3x_http: atMost(ratios.grpc_unary_h2load_cpu_per_request_vs_http, CPU_PER_REQUEST_LIMIT_VS_HTTP),
+    grpc_unary_h2load_zero_errors: h2loadUnary === undefined ? null : h2loadUnary.errors.total === 0 && h2loadUnary.errors.grpc !== null && h2loadUnary.requests > 0,
     grpc_unary_zero_errors: grpcZeroErrors(unary),
     grpc_stream_zero_errors: grpcZeroErrors(stream),
     http_json_zero_errors: httpResult === undefined ? null : httpResult.probe === 'ok' && httpResult.errors.total === 0 && (httpAtUnaryRate?.errors.total ?? 0) === 0,
@@ -189,7 +220,7 @@ export async function runGrpcBenchmark(config: GrpcHarnessConfig): Promise<GrpcR
       grpc_requests_in_flight_per_caller: 1,
       server_cpus: config.serverCpus,
       client_cpus: config.clientCpus,
-      order: ['http_json', 'grpc_unary', 'http_json_at_unary_rate', 'grpc_stream'],
+      order: ['http_json', 'grpc_unary', 'http_json_at_unary_rate', 'grpc_stream', 'grpc_unary_h2load'],
       http_json_at_unary_rate: "autocannon's overallRate set to grpc_unary's requests_per_s",
       cpu_time: 'server process group utime+stime from /proc/<pid>/stat over the measured window; cpu_us_per_request = that / answers in the window',
     },
@@ -199,7 +230,13 @@ export async function runGrpcBenchmark(config: GrpcHarnessConfig): Promise<GrpcR
       grpc: { description: grpcRequest.description, methods: ['ModelInfer', 'ModelStreamInfer'], message_bytes: grpcRequest.bytes.length, rows: 1 },
     },
     results: results!,
-    bound_by: { http_json: boundBy(httpResult), grpc_unary: boundBy(unary), http_json_at_unary_rate: boundBy(httpAtUnaryRate), grpc_stream: boundBy(stream) },
+    bound_by: {
+      http_json: boundBy(httpResult),
+      grpc_unary: boundBy(unary),
+      http_json_at_unary_rate: boundBy(httpAtUnaryRate),
+      grpc_stream: boundBy(stream),
+      grpc_unary_h2load: h2loadUnary && h2loadUnary.server_cpu_cores >= 0.85 ? 'server' : h2loadUnary ? 'neither' : null,
+    },
     ratios,
     targets,
   };

@@ -44,3 +44,21 @@ export function meanBatchSize(before: HistogramTotals | null, after: HistogramTo
   const count = after.count - before.count;
   return count > 0 ? Number(((after.sum - before.sum) / count).toFixed(2)) : null;
 }
+
+/** Requests by outcome (weir_requests_total) for `model`: success and every other outcome. */
+export async function scrapeRequestOutcomes(url: string | null, model: string): Promise<{ success: number; failure: number } | null> {
+  if (url === null) return null;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    if (response.status !== 200) return null;
+    const totals = { success: 0, failure: 0 };
+    for (const row of (await response.text()).split('\n')) {
+      const match = /^weir_requests_total\{([^}]*)\}\s+(\S+)/.exec(row.trim());
+      if (!match || !(match[1] as string).includes(`model="${model}"`)) continue;
+      totals[(match[1] as string).includes('outcome="success"') ? 'success' : 'failure'] += Number(match[2]);
+    }
+    return totals;
+  } catch {
+    return null;
+  }
+}
