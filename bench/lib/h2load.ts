@@ -59,9 +59,14 @@ function h2loadBinary(): string {
   return execFileSync('bash', [script, join(REPO_ROOT, '.cache', 'h2load')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 }
 
+/** The environment h2load runs in: the libraries unpacked beside it first, when there are any. */
+function h2loadEnv(binary: string): NodeJS.ProcessEnv {
+  const libraries = join(dirname(dirname(binary)), 'lib', 'x86_64-linux-gnu');
+  return existsSync(libraries) ? { ...process.env, LD_LIBRARY_PATH: libraries } : process.env;
+}
+
 /** One h2load run of `seconds`; returns its output. */
 async function h2load(binary: string, options: H2loadOptions, requestFile: string, seconds: number): Promise<string> {
-  const libraries = join(dirname(dirname(binary)), 'lib', 'x86_64-linux-gnu');
   const child = startChild(
     [
       binary,
@@ -73,7 +78,7 @@ async function h2load(binary: string, options: H2loadOptions, requestFile: strin
       '-H', 'te: trailers',
       `http://${options.address}${options.path}`,
     ],
-    { cpus: options.cpus, collectStdout: true, env: { ...process.env, LD_LIBRARY_PATH: existsSync(libraries) ? libraries : (process.env.LD_LIBRARY_PATH ?? '') } },
+    { cpus: options.cpus, collectStdout: true, env: h2loadEnv(binary) },
   );
   const code = await waitForChild(child, (seconds + 30) * 1000);
   if (code !== 0) throw new Error(`h2load failed (${code}): ${child.tail().slice(-800)}`);
@@ -106,7 +111,7 @@ export async function runH2load(options: H2loadOptions): Promise<H2loadResult> {
   const meanUs = number(output, /time for request:\s+\S+\s+\S+\s+(\S+?)us/);
   const meanMs = number(output, /time for request:\s+\S+\s+\S+\s+(\S+?)ms/);
   return {
-    generator: execFileSync(binary, ['--version'], { encoding: 'utf8', env: { ...process.env, LD_LIBRARY_PATH: join(dirname(dirname(binary)), 'lib', 'x86_64-linux-gnu') } }).trim(),
+    generator: execFileSync(binary, ['--version'], { encoding: 'utf8', env: h2loadEnv(binary) }).trim(),
     callers: options.callers,
     channels: options.channels,
     requests: done,
