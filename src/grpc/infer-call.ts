@@ -23,11 +23,11 @@ export function grpcError(error: unknown): CallStatus {
 }
 
 /** Runs one request through the core. Decode failures are counted as refused, as over HTTP. */
-export async function inferMessage(context: InferContext, message: ModelInferRequest | UndecodedRequest, left: number | undefined): Promise<ModelInferResponse> {
+export async function inferMessage(context: InferContext, message: ModelInferRequest | UndecodedRequest, remainingMs: number | undefined): Promise<ModelInferResponse> {
   const { request, parameters } = await decodeMessage(context, message);
   // The request's `timeout` parameter and the call's deadline both shorten the
   // queue timeout; the core also caps it with the server's own.
-  if (left !== undefined) request.timeoutMs = Math.min(request.timeoutMs ?? left, left);
+  if (remainingMs !== undefined) request.timeoutMs = Math.min(request.timeoutMs ?? remainingMs, remainingMs);
   return encodeInferResponse(await context.core.infer(request), parameters);
 }
 

@@ -55,8 +55,9 @@ export async function startGrpcServer(core: InferenceCore, options: GrpcServerOp
     ...codecs(name),
     answer: (request, call) => answer(request as never, call.remainingMs()),
   });
-  // The inference messages have their own codec (infer-wire.ts); requests with large typed inputs are left for a worker.
-  const decodeInfer = deferringLargeInputs((bytes) => decodeModelInferRequest(bytes) ?? codecs('ModelInfer').decode(bytes));
+  // The inference messages have their own codec (infer-wire.ts; typed contents go to protobufjs); requests with large typed inputs are left for a worker.
+  const protobufDecode = codecs('ModelInfer').decode;
+  const decodeInfer = deferringLargeInputs((bytes) => decodeModelInferRequest(bytes) ?? protobufDecode(bytes));
   const context: InferContext = { core };
   const methods: Method[] = [
     unary('ServerLive', () => ({ live: core.live() })),

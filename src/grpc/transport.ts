@@ -152,6 +152,8 @@ function refusalOf(headers: RequestHeaders, method: Method | undefined, timeoutM
 
 export async function listen(options: TransportOptions): Promise<Transport> {
   const methods = new Map(options.methods.map((method) => [method.path, method]));
+  // The method's own name (after the last '/'), for its messages: found once, not per call.
+  const names = new Map(options.methods.map((method) => [method, method.path.slice(method.path.lastIndexOf('/') + 1)]));
   const connections = new Set<H2Connection>();
   const maxHeaderListBytes = options.maxHeaderListBytes ?? MAX_HEADER_LIST_BYTES;
   // Calls past their deadline are found by sweeping the open streams, not by a
@@ -189,8 +191,9 @@ export async function listen(options: TransportOptions): Promise<Transport> {
       call.finish(refusal ?? { code: GrpcStatus.UNIMPLEMENTED, details: '' });
       return call;
     }
-    if (method.kind === 'unary') serveUnary(call, method, options.toStatus);
-    else serveStream(call, method, options.toStatus);
+    const name = names.get(method) as string;
+    if (method.kind === 'unary') serveUnary(call, method, name, options.toStatus);
+    else serveStream(call, method, name, options.toStatus);
     return call;
   };
 
@@ -231,9 +234,8 @@ export async function listen(options: TransportOptions): Promise<Transport> {
 }
 
 /** A unary call: one request message, then the client's end; the method's answer, or its error as the status. */
-function serveUnary(call: Call, method: UnaryMethod, toStatus: (error: unknown) => CallStatus): void {
+function serveUnary(call: Call, method: UnaryMethod, name: string, toStatus: (error: unknown) => CallStatus): void {
   let request: Buffer | null = null;
-  const name = method.path.slice(method.path.lastIndexOf('/') + 1);
   const reply = (response: unknown) => {
     if (call.finished) return;
     if (performance.now() >= call.deadline) return call.finish(DEADLINE_EXCEEDED);
@@ -267,8 +269,7 @@ function serveUnary(call: Call, method: UnaryMethod, toStatus: (error: unknown) 
  * that error's status, as a unary method's does (thrown from inside the
  * connection's read, it would otherwise take the process down).
  */
-function serveStream(call: Call, method: StreamingMethod, toStatus: (error: unknown) => CallStatus): void {
-  const name = method.path.slice(method.path.lastIndexOf('/') + 1);
+function serveStream(call: Call, method: StreamingMethod, name: string, toStatus: (error: unknown) => CallStatus): void {
   let handler: StreamHandler | null = null;
   const fail = (error: unknown) => {
     const open = !call.finished;
