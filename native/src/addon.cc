@@ -8,6 +8,7 @@
 
 #include "batch_group.h"
 #include "errors.h"
+#include "json_lift.h"
 #include "ort_runtime.h"
 #include "session_registry.h"
 #include "tensor_convert.h"
@@ -142,6 +143,7 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
                              InstanceMethod("sessions", &WeirAddon::Sessions),
                              InstanceMethod("liveSessionCount", &WeirAddon::LiveSessionCount),
                              InstanceMethod("copyBytes", &WeirAddon::CopyBytes),
+                             InstanceMethod("liftJsonData", &WeirAddon::LiftJsonData),
                          });
   }
 
@@ -248,6 +250,49 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
       return env.Undefined();
     });
   }
+
+  // liftJsonData(bytes: Uint8Array, scratch: Float64Array): the text with
+  // its lifted arrays replaced by 0, or null when nothing was lifted
+  // (json_lift.h). The spans, then the numbers, go into `scratch` as
+  // [count, start0, end0, ..., values] (starts and ends index `scratch`);
+  // when they do not fit it, into a new Float64Array, returned as
+  // [text, thatArray]. Typed arrays per call cost more than the scan, hence the
+  // scratch. The bytes are read during the call only, so they may be memory
+  // the caller merely borrows.
+  Napi::Value LiftJsonData(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return Guarded(env, [&]() -> Napi::Value {
+      if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+          !info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+        throw CodedError("WEIR_BAD_ARGUMENT", "liftJsonData(bytes, scratch) takes a Uint8Array and a Float64Array");
+      }
+      auto bytes = info[0].As<Napi::Uint8Array>();
+      if (!LiftInputData(std::string_view(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength()), lifted_)) {
+        return env.Null();
+      }
+      const size_t header = 1 + lifted_.spans.size();
+      const size_t needed = header + lifted_.values.size();
+      auto scratch = info[1].As<Napi::Float64Array>();
+      const bool fits = needed <= scratch.ElementLength();
+      auto target = fits ? scratch : Napi::Float64Array::New(env, needed);
+      double* out = target.Data();
+      out[0] = static_cast<double>(lifted_.spans.size() / 2);
+      for (size_t i = 0; i < lifted_.spans.size(); ++i) {
+        out[1 + i] = lifted_.spans[i] < 0 ? -1 : static_cast<double>(header + static_cast<size_t>(lifted_.spans[i]));
+      }
+      std::memcpy(out + header, lifted_.values.data(), lifted_.values.size() * sizeof(double));
+      auto text = Napi::String::New(env, lifted_.text);
+      if (fits) return text;
+      auto result = Napi::Array::New(env, 2);
+      result.Set(uint32_t{0}, text);
+      result.Set(uint32_t{1}, target);
+      return result;
+    });
+  }
+
+ private:
+  // Kept between calls (one addon instance per thread), so that its buffers are reused.
+  LiftedJson lifted_;
 };
 
 NODE_API_ADDON(WeirAddon)

@@ -8,8 +8,9 @@
 import type { InferRequest, InferResponse } from '../core/core.js';
 import { WeirError } from '../errors.js';
 import { DATATYPES, type DataType, type TypedArray, isDataType } from '../tensors/datatypes.js';
-import { fromJsonData, toJsonText } from '../tensors/json-data.js';
+import { fromJsonData, fromJsonNumbers, toJsonText } from '../tensors/json-data.js';
 import type { Tensor } from '../tensors/tensor.js';
+import { type ParsedBody, parseV2Json } from './v2-json.js';
 
 export interface DecodedRequest {
   request: InferRequest;
@@ -34,19 +35,22 @@ function object(value: unknown, field: string): Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : invalid(`${field}: expected a JSON object`);
 }
 
+function parseJson(bytes: Uint8Array): ParsedBody {
+  try {
+    return parseV2Json(bytes);
+  } catch (error) {
+    return invalid(`the request body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
 /** Decodes an infer body; `headerLength` is the Inference-Header-Content-Length header, if any. */
 export function decodeInferRequest(body: Uint8Array, headerLength: number | undefined, model: string, version?: string): DecodedRequest {
   if (headerLength !== undefined && !(Number.isInteger(headerLength) && headerLength >= 0 && headerLength <= body.byteLength)) {
     invalid(`Inference-Header-Content-Length ${headerLength} does not fit the ${body.byteLength}-byte body`);
   }
   const jsonEnd = headerLength ?? body.byteLength;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, jsonEnd).toString('utf8'));
-  } catch (error) {
-    invalid(`the request body is not valid JSON: ${(error as Error).message}`);
-  }
-  const json = object(parsed, 'the request body');
+  const parsed = parseJson(jsonEnd === body.byteLength ? body : body.subarray(0, jsonEnd));
+  const json = object(parsed.json, 'the request body');
   if (!Array.isArray(json.inputs)) invalid('inputs: expected an array of tensors');
   const parameters = json.parameters === undefined ? {} : object(json.parameters, 'parameters');
 
@@ -85,10 +89,16 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
       }
       offset += size;
     } else {
-      if (input.data === undefined) invalid(`${field}.data: required unless parameters.binary_data_size is given`);
-      data = fromJsonData(datatype, input.data, `${field}.data`);
+      const numbers = parsed.liftedData(i);
+      if (numbers) {
+        data = fromJsonNumbers(datatype, numbers, `${field}.data`);
+      } else {
+        if (input.data === undefined) invalid(`${field}.data: required unless parameters.binary_data_size is given`);
+        data = fromJsonData(datatype, input.data, `${field}.data`);
+      }
     }
-    return { name: input.name as string, datatype, shape: input.shape as number[], data };
+    // The shape is copied: a cached skeleton (v2-json.ts) is shared by every request that sends it.
+    return { name: input.name as string, datatype, shape: [...(input.shape as number[])], data };
   });
   if (offset !== body.byteLength) {
     invalid(`the binary_data_size of the inputs add up to ${offset - jsonEnd} bytes, but ${body.byteLength - jsonEnd} binary bytes were sent`);

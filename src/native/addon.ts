@@ -75,6 +75,13 @@ export interface NativeAddon {
    * memory, V8's own copy goes byte by byte unless both are aligned alike.
    */
   copyBytes(target: Uint8Array, targetOffset: number, source: ArrayBuffer): void;
+  /**
+   * Parses the numbers of a V2 JSON body's `inputs[i].data` (json_lift.h):
+   * the body's text with each lifted array replaced by 0, the numbers in
+   * `scratch` as [inputs, start0, end0, ..., numbers], or with the text in a
+   * new array when they do not fit; null when nothing was lifted.
+   */
+  liftJsonData(bytes: Uint8Array, scratch: Float64Array): string | [string, Float64Array] | null;
 }
 
 /** The binding as the C++ exports it; NativeAddon wraps the parts whose shape differs. */
@@ -116,6 +123,7 @@ function wrap(binding: Binding): NativeAddon {
     liveSessionCount: () => binding.liveSessionCount(),
     runBatchGroup: (message, packLimit) => binding.runBatchGroup(message, packLimit),
     copyBytes: (target, targetOffset, source) => binding.copyBytes(target, targetOffset, source),
+    liftJsonData: (bytes, scratch) => binding.liftJsonData(bytes, scratch),
     run(key, inputs, outputNames) {
       const flat = binding.run(key, inputs, outputNames);
       const outputs: Tensor[] = [];

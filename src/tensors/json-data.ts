@@ -103,6 +103,29 @@ export function fromJsonData(datatype: DataType, data: unknown, field: string): 
   }
 }
 
+/**
+ * `data` that arrived as numbers parsed already (src/http/v2-json.ts), flat,
+ * as the TypedArray of its datatype: the same values and errors as
+ * `fromJsonData` on the same numbers. Always a copy.
+ */
+export function fromJsonNumbers(datatype: DataType, numbers: Float64Array, field: string): TypedArray {
+  switch (datatype) {
+    case 'BYTES':
+    case 'BOOL':
+    case 'INT64':
+    case 'UINT64':
+    case 'FP16':
+    case 'BF16':
+      return fromJsonData(datatype, Array.from(numbers), field);
+    default: {
+      // Each element converts as an assignment would (ToInt32, rounding to float, ...).
+      const array = new DATATYPES[datatype].array(numbers.length);
+      array.set(numbers);
+      return array;
+    }
+  }
+}
+
 /** A tensor's data as a flat JSON array (numbers, booleans or strings). */
 export function toJsonData(datatype: DataType, data: TypedArray): Array<number | boolean | string> {
   switch (datatype) {

@@ -1,0 +1,293 @@
+#include "json_lift.h"
+
+#include <charconv>
+#include <cstring>
+#include <limits>
+
+namespace weir {
+namespace {
+
+// Powers of ten a double holds exactly: with a mantissa below 2^53, one
+// multiplication or division by one of these is correctly rounded (Clinger).
+constexpr double kExactPowersOfTen[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                        1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+constexpr int kMaxExactPower = 22;
+constexpr uint64_t kMaxExactMantissa = uint64_t{1} << 53;
+// Containers deeper than this are left to JSON.parse (and the recursion bounded).
+constexpr int kMaxDepth = 64;
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+class Scanner {
+ public:
+  Scanner(std::string_view json, LiftedJson& out) : json_(json), out_(out) {}
+
+  // Scans the whole body; false where it gives up (see json_lift.h).
+  bool Run() {
+    SkipSpace();
+    if (At() != '{') return false;
+    if (!Object(0, Where::kRoot, -1)) return false;
+    SkipSpace();
+    if (pos_ != json_.size() || lifted_ == 0) return false;
+    out_.text.append(json_.substr(copied_));
+    return true;
+  }
+
+ private:
+  // What the container being scanned is, as far as lifting cares.
+  enum class Where { kRoot, kInputs, kInput, kOther };
+
+  char At() const { return pos_ < json_.size() ? json_[pos_] : '\0'; }
+
+  void SkipSpace() {
+    while (pos_ < json_.size()) {
+      char c = json_[pos_];
+      if (c != ' ' && c != '\n' && c != '\r' && c != '\t') return;
+      ++pos_;
+    }
+  }
+
+  bool Value(int depth, Where where, int index) {
+    switch (At()) {
+      case '{': return Object(depth, where, index);
+      case '[': return Array(depth, where);
+      case '"': return String(nullptr);
+      case 't': return Literal("true");
+      case 'f': return Literal("false");
+      case 'n': return Literal("null");
+      default: {
+        double ignored;
+        return Number(ignored);
+      }
+    }
+  }
+
+  bool Literal(const char* word) {
+    size_t length = std::strlen(word);
+    if (json_.compare(pos_, length, word) != 0) return false;
+    pos_ += length;
+    return true;
+  }
+
+  // Skips a string; `raw` gets its contents as written. False if unterminated.
+  bool String(std::string_view* raw) {
+    size_t start = ++pos_;
+    while (pos_ < json_.size()) {
+      char c = json_[pos_];
+      if (c == '"') {
+        if (raw) *raw = json_.substr(start, pos_ - start);
+        ++pos_;
+        return true;
+      }
+      pos_ += c == '\\' ? 2 : 1;
+    }
+    return false;
+  }
+
+  // `index`: this object's position in `inputs`, for an input.
+  bool Object(int depth, Where where, int index) {
+    if (depth >= kMaxDepth) return false;
+    ++pos_;
+    SkipSpace();
+    if (At() == '}') {
+      ++pos_;
+      return true;
+    }
+    bool seen_key = false;
+    while (true) {
+      if (At() != '"') return false;
+      std::string_view key;
+      if (!String(&key)) return false;
+      // An escaped key could spell a name this scanner watches for.
+      if (where != Where::kOther && key.find('\\') != std::string_view::npos) return false;
+      SkipSpace();
+      if (At() != ':') return false;
+      ++pos_;
+      SkipSpace();
+      if (where == Where::kRoot && key == "inputs") {
+        // JSON.parse keeps the last of repeated keys; this scanner would not know which.
+        if (seen_key) return false;
+        seen_key = true;
+        if (At() == '[') {
+          if (!Array(depth + 1, Where::kInputs)) return false;
+        } else if (!Value(depth + 1, Where::kOther, -1)) {
+          return false;
+        }
+      } else if (where == Where::kInput && key == "data") {
+        if (seen_key) return false;
+        seen_key = true;
+        if (!Data(index)) return false;
+      } else if (!Value(depth + 1, Where::kOther, -1)) {
+        return false;
+      }
+      SkipSpace();
+      if (At() == ',') {
+        ++pos_;
+        SkipSpace();
+        continue;
+      }
+      if (At() != '}') return false;
+      ++pos_;
+      return true;
+    }
+  }
+
+  bool Array(int depth, Where where) {
+    if (depth >= kMaxDepth) return false;
+    ++pos_;
+    SkipSpace();
+    if (At() == ']') {
+      ++pos_;
+      return true;
+    }
+    for (int index = 0;; ++index) {
+      if (where == Where::kInputs) {
+        out_.spans.push_back(-1);
+        out_.spans.push_back(-1);
+      }
+      bool ok = where == Where::kInputs && At() == '{' ? Object(depth + 1, Where::kInput, index)
+                                                       : Value(depth + 1, Where::kOther, -1);
+      if (!ok) return false;
+      SkipSpace();
+      if (At() == ',') {
+        ++pos_;
+        SkipSpace();
+        continue;
+      }
+      if (At() != ']') return false;
+      ++pos_;
+      return true;
+    }
+  }
+
+  // An input's `data`: lifted when it is a non-empty array of numbers (nested
+  // or not); otherwise scanned and left in the text.
+  bool Data(int index) {
+    size_t start = pos_;
+    size_t values_before = out_.values.size();
+    if (At() == '[') {
+      switch (NumberArray(0)) {
+        case Lift::kLifted:
+          if (out_.values.size() == values_before) break;  // []: left as written
+          out_.text.append(json_.substr(copied_, start - copied_));
+          out_.text.push_back('0');
+          copied_ = pos_;
+          out_.spans[2 * index] = static_cast<int32_t>(values_before);
+          out_.spans[2 * index + 1] = static_cast<int32_t>(out_.values.size());
+          ++lifted_;
+          return true;
+        case Lift::kNotNumbers:
+          break;
+        case Lift::kInvalid:
+          return false;
+      }
+      out_.values.resize(values_before);
+      pos_ = start;
+    }
+    return Value(3, Where::kOther, -1);
+  }
+
+  enum class Lift { kLifted, kNotNumbers, kInvalid };
+
+  Lift NumberArray(int depth) {
+    if (depth >= kMaxDepth) return Lift::kNotNumbers;
+    ++pos_;
+    SkipSpace();
+    if (At() == ']') {
+      ++pos_;
+      return Lift::kLifted;
+    }
+    while (true) {
+      if (At() == '[') {
+        Lift inner = NumberArray(depth + 1);
+        if (inner != Lift::kLifted) return inner;
+      } else if (At() == '-' || IsDigit(At())) {
+        double value;
+        if (!Number(value)) return Lift::kInvalid;
+        out_.values.push_back(value);
+      } else {
+        return Lift::kNotNumbers;
+      }
+      SkipSpace();
+      if (At() == ',') {
+        ++pos_;
+        SkipSpace();
+        continue;
+      }
+      if (At() != ']') return Lift::kInvalid;
+      ++pos_;
+      return Lift::kLifted;
+    }
+  }
+
+  // A JSON number (RFC 8259's grammar exactly), correctly rounded.
+  bool Number(double& value) {
+    size_t start = pos_;
+    bool negative = At() == '-';
+    if (negative) ++pos_;
+    // Up to 19 significant digits gathered exactly; more go to the standard library below.
+    uint64_t mantissa = 0;
+    int digits = 0;
+    int exponent = 0;
+    auto gather = [&](char c) {
+      if (digits < 19) mantissa = mantissa * 10 + static_cast<uint64_t>(c - '0');
+      ++digits;
+    };
+    if (At() == '0') {
+      ++pos_;
+    } else if (IsDigit(At())) {
+      while (IsDigit(At())) gather(json_[pos_++]);
+    } else {
+      return false;
+    }
+    if (At() == '.') {
+      ++pos_;
+      if (!IsDigit(At())) return false;
+      while (IsDigit(At())) {
+        char c = json_[pos_++];
+        --exponent;
+        if (digits > 0 || c != '0') gather(c);  // zeros before the first significant digit only scale
+      }
+    }
+    if (At() == 'e' || At() == 'E') {
+      ++pos_;
+      bool negative_exponent = At() == '-';
+      if (At() == '+' || At() == '-') ++pos_;
+      if (!IsDigit(At())) return false;
+      int written = 0;
+      while (IsDigit(At())) {
+        if (written < 100000) written = written * 10 + (json_[pos_] - '0');
+        ++pos_;
+      }
+      exponent += negative_exponent ? -written : written;
+    }
+    if (digits <= 19 && mantissa <= kMaxExactMantissa && exponent >= -kMaxExactPower && exponent <= kMaxExactPower) {
+      double magnitude = static_cast<double>(mantissa);
+      magnitude = exponent < 0 ? magnitude / kExactPowersOfTen[-exponent] : magnitude * kExactPowersOfTen[exponent];
+      value = negative ? -magnitude : magnitude;
+      return true;
+    }
+    // Digits past the fast path's reach: the standard library rounds them right.
+    auto [end, error] = std::from_chars(json_.data() + start, json_.data() + pos_, value);
+    // Out of double's range JSON.parse gives ±Infinity or 0: not worth matching here.
+    return error == std::errc() && end == json_.data() + pos_;
+  }
+
+  std::string_view json_;
+  LiftedJson& out_;
+  size_t pos_ = 0;
+  size_t copied_ = 0;  // json_[0, copied_) is in out_.text already
+  int lifted_ = 0;
+};
+
+}  // namespace
+
+bool LiftInputData(std::string_view json, LiftedJson& out) {
+  out.text.clear();
+  out.values.clear();
+  out.spans.clear();
+  out.text.reserve(json.size());
+  return Scanner(json, out).Run();
+}
+
+}  // namespace weir
