@@ -36,7 +36,19 @@ export function exchange(res: HttpResponse): Exchange {
 
 export type Headers = Readonly<Record<string, string>>;
 
-export const JSON_HEADERS: Headers = Object.freeze({ 'Content-Type': 'application/json' });
+/**
+ * Headers written on many responses, encoded once: uWS reads bytes where it
+ * is given them, but converts a string to UTF-8 (an allocation) on every call.
+ */
+export class EncodedHeaders {
+  readonly pairs: ReadonlyArray<readonly [Buffer, Buffer]>;
+
+  constructor(headers: Headers) {
+    this.pairs = Object.entries(headers).map(([name, value]) => [Buffer.from(name), Buffer.from(value)] as const);
+  }
+}
+
+export const JSON_HEADERS = new EncodedHeaders({ 'Content-Type': 'application/json' });
 
 /**
  * Sends a response once. A body in parts (a JSON header and binary tensors,
@@ -44,13 +56,20 @@ export const JSON_HEADERS: Headers = Object.freeze({ 'Content-Type': 'applicatio
  * copy. `closeConnection`: drop the connection after this response (a
  * client that misbehaved).
  */
-export function send(ex: Exchange, status: number, body: string | Uint8Array | readonly Uint8Array[], headers: Headers = {}, closeConnection = false): void {
+export function send(
+  ex: Exchange,
+  status: number,
+  body: string | Uint8Array | readonly Uint8Array[],
+  headers: Headers | EncodedHeaders = {},
+  closeConnection = false,
+): void {
   if (ex.done) return;
   ex.done = true;
   const { res } = ex;
   res.cork(() => {
     if (status !== 200) res.writeStatus(statusLine(status)); // uWS writes 200 OK by default
-    for (const name in headers) res.writeHeader(name, headers[name] as string);
+    if (headers instanceof EncodedHeaders) for (const [name, value] of headers.pairs) res.writeHeader(name, value);
+    else for (const name in headers) res.writeHeader(name, headers[name] as string);
     if (typeof body === 'string') {
       res.end(body, closeConnection);
       return;
@@ -86,6 +105,6 @@ export function sendJson(ex: Exchange, status: number, value: unknown): void {
 export function sendError(ex: Exchange, error: unknown, closeConnection = false): void {
   const { code, message } = toWeirError(error);
   const retry = code === 'WEIR_QUEUE_FULL' || code === 'WEIR_SERVER_STOPPING';
-  const headers = retry ? { ...JSON_HEADERS, 'Retry-After': '1' } : JSON_HEADERS;
+  const headers = retry ? { 'Content-Type': 'application/json', 'Retry-After': '1' } : JSON_HEADERS;
   send(ex, ERRORS[code].http, JSON.stringify({ error: message }), headers, closeConnection);
 }

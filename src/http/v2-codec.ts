@@ -131,6 +131,19 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
   return { request, binaryOutputs: parameters.binary_data_output === true ? 'all' : binaryOutputs };
 }
 
+/** Model, version and output names as JSON strings, kept: the same few recur in every response. */
+const quotedNames = new Map<string, string>();
+const QUOTED_NAMES = 1024;
+
+function quoted(name: string): string {
+  let text = quotedNames.get(name);
+  if (text === undefined) {
+    if (quotedNames.size >= QUOTED_NAMES) quotedNames.clear();
+    quotedNames.set(name, (text = JSON.stringify(name)));
+  }
+  return text;
+}
+
 /**
  * Encodes a response: its JSON, written as text directly (no object graph to
  * stringify), and the outputs asked for as binary, which follow the JSON in
@@ -138,13 +151,13 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
  */
 export function encodeInferResponse(response: InferResponse, binaryOutputs: Set<string> | 'all'): EncodedResponse {
   const binary: TypedArray[] = [];
-  let json = `{"model_name":${JSON.stringify(response.model_name)},"model_version":${JSON.stringify(response.model_version)}`;
+  let json = `{"model_name":${quoted(response.model_name)},"model_version":${quoted(response.model_version)}`;
   if (response.id !== undefined) json += `,"id":${JSON.stringify(response.id)}`;
   json += ',"outputs":[';
   for (let i = 0; i < response.outputs.length; i++) {
     const { name, datatype, shape, data } = response.outputs[i] as Tensor;
     if (i > 0) json += ',';
-    json += `{"name":${JSON.stringify(name)},"datatype":"${datatype}","shape":[${shape.join(',')}],`;
+    json += `{"name":${quoted(name)},"datatype":"${datatype}","shape":[${shape.join(',')}],`;
     if (binaryOutputs === 'all' || binaryOutputs.has(name)) {
       json += `"parameters":{"binary_data_size":${data.byteLength}}}`;
       binary.push(data);
