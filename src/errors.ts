@@ -8,6 +8,7 @@
 /** gRPC status codes (grpc/status.h), by name. */
 export const GrpcStatus = {
   OK: 0,
+  CANCELLED: 1,
   INVALID_ARGUMENT: 3,
   DEADLINE_EXCEEDED: 4,
   NOT_FOUND: 5,
@@ -55,6 +56,8 @@ export const ERRORS = {
   WEIR_SERVER_STOPPING: unavailable('the server is shutting down and accepts no new work'),
   WEIR_QUEUE_FULL: unavailable("the model version's queue is full; retry later (Retry-After)"),
   WEIR_REQUEST_TIMEOUT: { http: 504, grpc: GrpcStatus.DEADLINE_EXCEEDED, meaning: 'the request waited in the queue past its timeout and was not run' },
+  // No client hears this one (it left): it names the outcome in metrics and logs.
+  WEIR_REQUEST_CANCELLED: { http: 499, grpc: GrpcStatus.CANCELLED, meaning: 'the client went away while the request waited in the queue; it was not run' },
   // Loading a model version failed; the version is UNAVAILABLE with this reason.
   WEIR_CONFIG_INVALID: internal("a model's config file is malformed or contradicts the model"),
   WEIR_MODEL_FILE_MISSING: internal('a version folder has no model.onnx'),

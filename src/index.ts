@@ -2,4 +2,5 @@ export { InferenceCore, type CoreOptions, type InferRequest, type InferResponse,
 export { ERRORS, WeirError, type ErrorCode } from './errors.js';
 export { DATATYPES, type DataType, encodeBytesTensor, decodeBytesTensor } from './tensors/datatypes.js';
 export type { Tensor } from './tensors/tensor.js';
+export type { Cancellation } from './workers/task.js';
 export { planThreads, type ThreadPlan } from './config/threads.js';

@@ -59,9 +59,9 @@ function batcherFor(key: string, policy: Partial<BatchingPolicy>) {
   const batcher = new Batcher(
     key,
     { maxBatchSize: 8, merge: true, rowShapesVary: true, preferredBatchSizes: [], maxQueueDelayMicroseconds: 0, maxQueueSize: 100, concurrency: 1, ...policy },
-    (task, deadline) => {
+    (task, deadline, cancellation) => {
       sent.push({ ...task, inputs: task.inputs.map((t) => ({ ...t, shape: [...t.shape] })) });
-      return pool.run(task, deadline);
+      return pool.run(task, deadline, cancellation);
     },
   );
   return { batcher, sent };
@@ -171,6 +171,49 @@ describe('limits', () => {
     await new Promise((resolve) => setImmediate(resolve)); // the pool dispatches them, one per worker
     const late = batcher.submit({ inputs: [x(3)], deadline: performance.now() + 20 });
     await expect(late).rejects.toMatchObject({ code: 'WEIR_REQUEST_TIMEOUT', message: expect.stringContaining('was not run') });
+    await Promise.all(busy);
+  });
+
+  it('drops a request whose client went away while it waited (WEIR_REQUEST_CANCELLED) and never runs it', async () => {
+    const { batcher, sent } = batcherFor(SLOW, { maxBatchSize: 2000, concurrency: 1 });
+    const x = (rows: number) => ({ name: 'x', datatype: 'FP32' as const, shape: [rows, 256], data: new Float32Array(rows * 256) });
+    const slow = batcher.submit({ inputs: [x(1500)], deadline: later() }); // keeps the version busy
+    await new Promise((resolve) => setImmediate(resolve));
+    const gone = { cancelled: false };
+    const cancelled = batcher.submit({ inputs: [x(5)], deadline: later(), cancellation: gone });
+    const kept = batcher.submit({ inputs: [x(7)], deadline: later(), cancellation: { cancelled: false } });
+    gone.cancelled = true;
+    await expect(cancelled).rejects.toMatchObject({ code: 'WEIR_REQUEST_CANCELLED', message: expect.stringContaining('was not run') });
+    expect((await kept).outputs[0]?.shape).toEqual([7, 256]);
+    await slow;
+    expect(sent.map(rowsOf)).toEqual([1500, 7]);
+  });
+
+  it('makes room in a full queue by dropping requests whose clients went away', async () => {
+    const { batcher, sent } = batcherFor(SLOW, { maxBatchSize: 1, maxQueueSize: 1, concurrency: 1 });
+    const x = () => ({ name: 'x', datatype: 'FP32' as const, shape: [1, 256], data: new Float32Array(256) });
+    const running = batcher.submit({ inputs: [x()], deadline: later() });
+    await new Promise((resolve) => setImmediate(resolve));
+    const gone = { cancelled: false };
+    const abandoned = batcher.submit({ inputs: [x()], deadline: later(), cancellation: gone });
+    await expect(batcher.submit({ inputs: [x()], deadline: later() })).rejects.toMatchObject({ code: 'WEIR_QUEUE_FULL' });
+    gone.cancelled = true;
+    const admitted = batcher.submit({ inputs: [x()], deadline: later() });
+    await expect(abandoned).rejects.toMatchObject({ code: 'WEIR_REQUEST_CANCELLED' });
+    await Promise.all([running, admitted]);
+    expect(sent.map(rowsOf)).toEqual([1, 1]);
+  });
+
+  it('without merging, a request whose client went away while it waited for a worker is refused, not run', async () => {
+    const { batcher } = batcherFor(SLOW, { maxBatchSize: 2000, merge: false });
+    const x = (rows: number) => ({ name: 'x', datatype: 'FP32' as const, shape: [rows, 256], data: new Float32Array(rows * 256) });
+    await Promise.all([1, 1].map((rows) => batcher.submit({ inputs: [x(rows)], deadline: later() }))); // both workers up
+    const busy = [1500, 1500].map((rows) => batcher.submit({ inputs: [x(rows)], deadline: later() }));
+    await new Promise((resolve) => setImmediate(resolve)); // the pool dispatches them, one per worker
+    const gone = { cancelled: false };
+    const waiting = batcher.submit({ inputs: [x(3)], deadline: later(), cancellation: gone });
+    gone.cancelled = true;
+    await expect(waiting).rejects.toMatchObject({ code: 'WEIR_REQUEST_CANCELLED', message: expect.stringContaining('waited for a worker') });
     await Promise.all(busy);
   });
 

@@ -471,6 +471,20 @@ describe('a slow model (one batch at a time): deadlines, cancellation, answers o
     expect(rawNumbers(after, 'y', Float32Array)).toEqual([1, 2, 3]);
   });
 
+  it('a call cancelled while its request waits in the queue: the request is dropped, never run', async () => {
+    const first = client.call('ModelInfer', heavy());
+    await vi.waitFor(() => expect(runningBatches()).toBe(1), { timeout: 5000, interval: 5 });
+    const batchesBefore = batches.length;
+    const { call, reply } = client.cancellable('ModelInfer', heavy());
+    await vi.waitFor(() => expect(slowVersion().ready?.batcher.queuedRequests).toBe(1), { timeout: 5000, interval: 5 });
+    call.cancel();
+    expect((await grpcFailure(reply)).code).toBe(status.CANCELLED);
+    expect((await first).outputs[0].shape).toEqual(['1', '256']);
+    await drained();
+    expect(failures).toContainEqual(['slow', 'WEIR_REQUEST_CANCELLED']);
+    expect(batches.length - batchesBefore).toBe(1);
+  });
+
   it('a cancelled stream leaks nothing either', async () => {
     const stream = client.stream();
     stream.write(heavy('s'));

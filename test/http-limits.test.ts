@@ -2,13 +2,14 @@
  * The HTTP front end's limits and failure paths over real sockets: bodies
  * over the size limit (declared and chunked), a full queue (503 +
  * Retry-After), a queue timeout (504), a body that stalls (408 and the
- * connection closed), clients that hang up mid-body and mid-inference, and a
- * 64 MiB response read slowly (backpressure).
+ * connection closed), clients that hang up mid-body, while queued and
+ * mid-inference, and a 64 MiB response read slowly (backpressure).
  */
 import http from 'node:http';
 
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
+import type { CoreObserver } from '../dist/core/core.js';
 import { InferenceCore } from '../dist/index.js';
 import { buildModel, identityModel, node, valueInfo } from '../scripts/onnx-builder.mjs';
 import { type Listening, RawClient, binaryBody, listen, postHead, postJson } from './helpers/http.js';
@@ -25,6 +26,14 @@ let core: InferenceCore;
 let big: Listening;
 /** maxBodyBytes 64 KiB, bodyTimeoutMs 300. */
 let strict: Listening;
+/** What the core reports: each request's failure code (null: answered), and each batch's model. */
+const failures: Array<[string, string | null]> = [];
+const batches: string[] = [];
+const observer: CoreObserver = {
+  requestFinished: (model, _version, _seconds, failure) => void failures.push([model, failure]),
+  batchRan: (model) => void batches.push(model),
+  jobRan: () => {},
+};
 
 beforeAll(async () => {
   repository = await makeRepository({
@@ -41,7 +50,7 @@ beforeAll(async () => {
       },
     },
   });
-  core = await InferenceCore.start({ modelRepository: repository, workers: 1 });
+  core = await InferenceCore.start({ modelRepository: repository, workers: 1, observer });
   big = await listen(core, { maxBodyBytes: 80 * MIB, bodyTimeoutMs: 30_000 });
   strict = await listen(core, { maxBodyBytes: STRICT_MAX_BODY, bodyTimeoutMs: STRICT_BODY_TIMEOUT_MS });
 });
@@ -171,6 +180,24 @@ describe('slow and vanishing clients', () => {
     await expectServing();
     // Outlive the body timeout: the abandoned request's timer must not answer a dead connection.
     await new Promise((resolve) => setTimeout(resolve, STRICT_BODY_TIMEOUT_MS + 50));
+    await expectServing();
+  });
+
+  it('a client that hangs up while its request waits in the queue: the request is dropped, never run', async () => {
+    const url = `${big.base}/v2/models/slow/infer`;
+    const first = postJson(url, heavyRequest());
+    await vi.waitFor(() => expect(runningBatches()).toBe(1), { timeout: 5000, interval: 5 });
+    const batchesBefore = batches.length;
+    const client = new RawClient(big.port);
+    const body = JSON.stringify(heavyRequest());
+    client.write(postHead('/v2/models/slow/infer', { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }) + body);
+    await vi.waitFor(() => expect(slowVersion().ready?.batcher.queuedRequests).toBe(1), { timeout: 5000, interval: 5 });
+    client.destroy();
+    await client.closed;
+    expect((await first).status).toBe(200);
+    await vi.waitFor(() => expect(slowVersion().inflightRequests).toBe(0), { timeout: 10_000, interval: 10 });
+    expect(failures).toContainEqual(['slow', 'WEIR_REQUEST_CANCELLED']);
+    expect(batches.length - batchesBefore).toBe(1); // the first request's batch only
     await expectServing();
   });
 

@@ -14,13 +14,15 @@
  *
  * Bounded: a full queue refuses at once (WEIR_QUEUE_FULL), and a request that
  * waited past its deadline is answered WEIR_REQUEST_TIMEOUT, never computed.
+ * A request whose client went away is dropped when its turn comes (or when
+ * the queue is full), WEIR_REQUEST_CANCELLED, never computed either.
  * A merged batch that fails inside the model is re-run request by request, so
  * that only the culprit gets the error.
  */
 import { WeirError, toWeirError } from '../errors.js';
 import type { RunResult } from '../native/addon.js';
 import type { Tensor } from '../tensors/tensor.js';
-import type { BatchInput, RunTask } from '../workers/task.js';
+import type { BatchInput, Cancellation, RunTask } from '../workers/task.js';
 import { splitRows } from './batch-tensors.js';
 
 export interface BatchingPolicy {
@@ -51,10 +53,11 @@ export interface BatchRequest {
   outputs?: string[];
   /** performance.now() after which the request is refused instead of run. */
   deadline: number;
+  cancellation?: Cancellation;
 }
 
-/** Runs a batch; one still waiting for a worker at `deadline` is refused, not run. */
-export type RunBatch = (task: RunTask, deadline?: number) => Promise<RunResult>;
+/** Runs a batch; one still waiting for a worker at `deadline`, or cancelled by then, is refused, not run. */
+export type RunBatch = (task: RunTask, deadline?: number, cancellation?: Cancellation) => Promise<RunResult>;
 
 /** What one batch that ran was made of, for metrics. */
 export interface BatchStats {
@@ -104,9 +107,8 @@ export class Batcher {
   /** Queues a validated request; resolves with its own slice of the batch's outputs. */
   submit(request: BatchRequest): Promise<RunResult> {
     if (this.stopped) return Promise.reject(this.stopped);
-    // Batches beyond the version's concurrency wait in the worker pool: they count as queued.
-    const queued = this.waiting + Math.max(0, this.running - this.policy.concurrency);
-    if (queued >= this.policy.maxQueueSize) {
+    if (this.queuedCount() >= this.policy.maxQueueSize) this.dropCancelled();
+    if (this.queuedCount() >= this.policy.maxQueueSize) {
       return Promise.reject(
         new WeirError('WEIR_QUEUE_FULL', `the queue of '${this.sessionKey.split('#')[0]}' is full (${this.policy.maxQueueSize} requests waiting); retry later`),
       );
@@ -114,8 +116,8 @@ export class Batcher {
     if (!this.policy.merge) return this.runAlone(request);
     return new Promise((resolve, reject) => {
       const rows = this.policy.maxBatchSize > 0 ? ((request.inputs[0]?.shape[0] as number | undefined) ?? 0) : 0;
-      const { inputs, outputs, deadline } = request;
-      const queued: Queued = { inputs, outputs, deadline, rows, enqueuedAt: performance.now(), resolve, reject };
+      const { inputs, outputs, deadline, cancellation } = request;
+      const queued: Queued = { inputs, outputs, deadline, cancellation, rows, enqueuedAt: performance.now(), resolve, reject };
       const key = this.compatibilityKey(request);
       const queue = this.queues.get(key);
       if (queue) queue.push(queued);
@@ -134,13 +136,19 @@ export class Batcher {
   private async runAlone(request: BatchRequest): Promise<RunResult> {
     this.running += 1;
     try {
-      const result = await this.runBatch({ sessionKey: this.sessionKey, inputs: request.inputs, outputs: request.outputs }, request.deadline);
+      const task = { sessionKey: this.sessionKey, inputs: request.inputs, outputs: request.outputs };
+      const result = await this.runBatch(task, request.deadline, request.cancellation);
       const rows = this.policy.maxBatchSize > 0 ? ((request.inputs[0]?.shape[0] as number | undefined) ?? 0) : 0;
       this.onBatch({ rows, requests: 1, computeNs: result.runNs, queueMs: [0] });
       return result;
     } finally {
       this.running -= 1;
     }
+  }
+
+  /** Batches beyond the version's concurrency wait in the worker pool: they count as queued. */
+  private queuedCount(): number {
+    return this.waiting + Math.max(0, this.running - this.policy.concurrency);
   }
 
   /** Schedules at the end of this event-loop turn, so that what arrives in one turn can merge. */
@@ -187,7 +195,8 @@ export class Batcher {
     while (this.running < this.concurrency) {
       const queue = this.readyQueue(now);
       if (!queue) break;
-      this.start(this.takeBatch(queue));
+      const batch = this.takeBatch(queue);
+      if (batch.length > 0) this.start(batch);
     }
     this.armTimer(now);
   }
@@ -216,22 +225,35 @@ export class Batcher {
     return false;
   }
 
-  /** Takes requests from the head while they fit in max_batch_size rows. */
+  /**
+   * Takes requests from the head while they fit in max_batch_size rows,
+   * dropping those whose client has gone; empty when all of them had.
+   */
   private takeBatch(queue: Queued[]): Queued[] {
-    let count = 1;
-    let rows = (queue[0] as Queued).rows;
-    if (this.policy.merge) {
-      while (count < queue.length && rows < this.target && rows + (queue[count] as Queued).rows <= this.policy.maxBatchSize) {
-        rows += (queue[count] as Queued).rows;
-        count += 1;
+    const batch: Queued[] = [];
+    let rows = 0;
+    let taken = 0;
+    for (; taken < queue.length; taken++) {
+      const next = queue[taken] as Queued;
+      if (next.cancellation?.cancelled) {
+        next.reject(cancelledError());
+        continue;
       }
+      if (batch.length > 0 && !(this.policy.merge && rows < this.target && rows + next.rows <= this.policy.maxBatchSize)) break;
+      batch.push(next);
+      rows += next.rows;
     }
-    const batch = queue.splice(0, count);
+    queue.splice(0, taken);
     if (queue.length === 0) {
       for (const [key, q] of this.queues) if (q === queue) this.queues.delete(key);
     }
-    this.waiting -= batch.length;
+    this.waiting -= taken;
     return batch;
+  }
+
+  /** Drops every waiting request whose client has gone (the queue is full: they may be what fills it). */
+  private dropCancelled(): void {
+    this.refuseWhere((request) => (request.cancellation?.cancelled ? cancelledError() : null));
   }
 
   private start(batch: Queued[]): void {
@@ -286,15 +308,23 @@ export class Batcher {
   private refuseExpired(now: number): void {
     if (now < this.nextDeadline) return;
     this.nextDeadline = Number.POSITIVE_INFINITY;
+    this.refuseWhere((request) => {
+      if (request.deadline > now) {
+        this.nextDeadline = Math.min(this.nextDeadline, request.deadline);
+        return null;
+      }
+      const waitedMs = (now - request.enqueuedAt).toFixed(1);
+      return new WeirError('WEIR_REQUEST_TIMEOUT', `the request waited ${waitedMs} ms in the queue, past its timeout; it was not run`);
+    });
+  }
+
+  /** Takes out of the queues every request `refusal` has an error for, and answers it with that error. */
+  private refuseWhere(refusal: (request: Queued) => WeirError | null): void {
     for (const [key, queue] of this.queues) {
       const kept = queue.filter((request) => {
-        if (request.deadline > now) {
-          this.nextDeadline = Math.min(this.nextDeadline, request.deadline);
-          return true;
-        }
-        const waitedMs = (now - request.enqueuedAt).toFixed(1);
-        request.reject(new WeirError('WEIR_REQUEST_TIMEOUT', `the request waited ${waitedMs} ms in the queue, past its timeout; it was not run`));
-        return false;
+        const error = refusal(request);
+        if (error) request.reject(error);
+        return error === null;
       });
       this.waiting -= queue.length - kept.length;
       if (kept.length === 0) this.queues.delete(key);
@@ -329,6 +359,10 @@ export class Batcher {
     this.timer = null;
     this.timerAt = Number.POSITIVE_INFINITY;
   }
+}
+
+export function cancelledError(): WeirError {
+  return new WeirError('WEIR_REQUEST_CANCELLED', 'the client went away while the request waited in the queue; it was not run');
 }
 
 /**

@@ -13,6 +13,7 @@ import type { ModelVersion, ServedVersion, VersionState } from '../repository/mo
 import { type Model, ModelRepository } from '../repository/repository.js';
 import type { Tensor } from '../tensors/tensor.js';
 import type { Job } from '../workers/jobs.js';
+import type { Cancellation } from '../workers/task.js';
 import { WorkerPool } from '../workers/pool.js';
 import { type EffectiveConfig, type ModelMetadata, effectiveConfig, modelMetadata } from './model-views.js';
 import { validateRequest } from './validate-request.js';
@@ -47,6 +48,8 @@ export interface InferRequest {
   outputs?: string[];
   /** Shortens the server's queue timeout for this request (it cannot extend it). */
   timeoutMs?: number;
+  /** Turns cancelled when the client goes away: the request, if still waiting, is then dropped, not run. */
+  cancellation?: Cancellation;
 }
 
 export interface InferResponse {
@@ -83,7 +86,7 @@ export class InferenceCore {
     const repository = new ModelRepository(options.modelRepository, {
       addon: nativeAddon(),
       threads,
-      runBatch: (task, deadline) => pool.run(task, deadline),
+      runBatch: (task, deadline, cancellation) => pool.run(task, deadline, cancellation),
       onBatch: (model, version, stats) => options.observer?.batchRan(model, version, stats),
     });
     try {
@@ -147,7 +150,7 @@ export class InferenceCore {
       version = String(served.version);
       const outputs = validateRequest(served, request.inputs, request.outputs);
       const timeoutMs = Math.min(request.timeoutMs ?? Number.POSITIVE_INFINITY, this.requestTimeoutMs);
-      const result = await served.batcher.submit({ inputs: request.inputs, outputs, deadline: started + timeoutMs });
+      const result = await served.batcher.submit({ inputs: request.inputs, outputs, deadline: started + timeoutMs, cancellation: request.cancellation });
       const response: InferResponse = { model_name: served.model, model_version: version, outputs: result.outputs, computeNs: result.runNs };
       if (request.id !== undefined) response.id = request.id;
       this.observer?.requestFinished(served.model, version, (performance.now() - started) / 1000, null);

@@ -10,6 +10,7 @@ import { decodeInferRequest, encodeInferResponse } from './infer-codec.js';
 import { DECODE_MODEL_INFER, type DecodedMessage, type Echo, UndecodedRequest } from './large-requests.js';
 import type { CallStatus } from './call.js';
 import type { ModelInferRequest, ModelInferResponse, ModelStreamInferResponse } from './messages.js';
+import type { Cancellation } from '../workers/task.js';
 import type { ServerStream, StreamHandler } from './transport.js';
 
 export interface InferContext {
@@ -22,12 +23,22 @@ export function grpcError(error: unknown): CallStatus {
   return { code: ERRORS[code].grpc, details: message };
 }
 
-/** Runs one request through the core. Decode failures are counted as refused, as over HTTP. */
-export async function inferMessage(context: InferContext, message: ModelInferRequest | UndecodedRequest, remainingMs: number | undefined): Promise<ModelInferResponse> {
+/** What inference needs of the call a request came on: its deadline, and whether the client is still there. */
+export interface CallContext extends Cancellation {
+  remainingMs(): number | undefined;
+}
+
+/**
+ * Runs one request through the core. Decode failures are counted as refused,
+ * as over HTTP. A request still queued when its call is cancelled is dropped.
+ */
+export async function inferMessage(context: InferContext, message: ModelInferRequest | UndecodedRequest, call: CallContext): Promise<ModelInferResponse> {
   const { request, parameters } = await decodeMessage(context, message);
   // The request's `timeout` parameter and the call's deadline both shorten the
   // queue timeout; the core also caps it with the server's own.
+  const remainingMs = call.remainingMs();
   if (remainingMs !== undefined) request.timeoutMs = Math.min(request.timeoutMs ?? remainingMs, remainingMs);
+  request.cancellation = call;
   return encodeInferResponse(await context.core.infer(request), parameters);
 }
 
@@ -53,8 +64,8 @@ function echoOf(message: ModelInferRequest | UndecodedRequest): Echo {
  * finishes, so answers may overtake each other (each carries its request's
  * id). A failed request is answered with error_message, naming its model
  * and id, and the stream goes on. The stream ends once the client has ended
- * its side and every answer is written; if the client cancels, requests in
- * flight still finish in the core, and their answers are dropped.
+ * its side and every answer is written; if the client cancels, requests
+ * still queued are dropped, those running finish and their answers are dropped.
  */
 export function streamInfer(context: InferContext, stream: ServerStream): StreamHandler {
   let pending = 0;
@@ -66,7 +77,7 @@ export function streamInfer(context: InferContext, stream: ServerStream): Stream
     message(request) {
       const message = request as ModelInferRequest | UndecodedRequest;
       pending += 1;
-      inferMessage(context, message, stream.call.remainingMs())
+      inferMessage(context, message, stream.call)
         .then(
           (response): ModelStreamInferResponse => ({ error_message: '', infer_response: response }),
           (error: unknown): ModelStreamInferResponse => ({ error_message: toWeirError(error).message, infer_response: echoOf(message) }),

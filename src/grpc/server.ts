@@ -74,7 +74,7 @@ export async function startGrpcServer(core: InferenceCore, options: GrpcServerOp
       path: codecs('ModelInfer').path,
       decode: decodeInfer,
       encode: (response) => encodeModelInferResponse(response as ModelInferResponse),
-      answer: (request, call) => inferMessage(context, request as ModelInferRequest | UndecodedRequest, call.remainingMs()),
+      answer: (request, call) => inferMessage(context, request as ModelInferRequest | UndecodedRequest, call),
     },
     {
       kind: 'bidi',

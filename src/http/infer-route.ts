@@ -74,6 +74,7 @@ export function inferRoute(core: InferenceCore, bodies: BodyReader, target: Infe
       if (body) bodies.release(body); // the client left while its body was decoded
       return;
     }
+    request.cancellation = ex;
     core
       .infer(request)
       .then(

@@ -13,6 +13,8 @@ export interface Exchange {
   res: HttpResponse;
   /** Set when the client disconnected or a response was already sent. */
   done: boolean;
+  /** Set when the client disconnected: the core then drops the request if it still waits (a Cancellation). */
+  cancelled: boolean;
   /** Called if the client disconnects before the response. */
   onAbort: (() => void) | null;
 }
@@ -26,9 +28,10 @@ function statusLine(status: number): string {
 
 /** Starts watching for the client going away; must be called before any await. */
 export function exchange(res: HttpResponse): Exchange {
-  const ex: Exchange = { res, done: false, onAbort: null };
+  const ex: Exchange = { res, done: false, cancelled: false, onAbort: null };
   res.onAborted(() => {
     ex.done = true;
+    ex.cancelled = true;
     ex.onAbort?.();
   });
   return ex;

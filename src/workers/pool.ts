@@ -22,7 +22,7 @@ import { type ErrorCode, WeirError, isErrorCode } from '../errors.js';
 import type { RunResult } from '../native/addon.js';
 import { isDataType } from '../tensors/datatypes.js';
 import type { Job } from './jobs.js';
-import type { RunReply, RunTask } from './task.js';
+import type { Cancellation, RunReply, RunTask } from './task.js';
 import { decodeReplies, encodeTasks } from './wire.js';
 import type { JobMessage, WorkerMessage } from './worker.js';
 
@@ -36,6 +36,8 @@ interface PendingBatch {
   task: RunTask;
   /** performance.now() after which the batch is refused instead of sent. */
   deadline: number;
+  /** A batch whose client has gone is refused instead of sent. */
+  cancellation: Cancellation | undefined;
   resolve: (result: RunResult) => void;
   reject: (error: Error) => void;
 }
@@ -97,14 +99,15 @@ export class WorkerPool {
   /**
    * Runs one batch in a worker. Inputs larger than PACKED_TENSOR_LIMIT are
    * moved (their buffers detach): do not reuse input buffers. A batch still
-   * waiting for a worker at `deadline` is refused (WEIR_REQUEST_TIMEOUT), not run.
+   * waiting for a worker at `deadline` is refused (WEIR_REQUEST_TIMEOUT), and
+   * one whose `cancellation` turned cancelled (WEIR_REQUEST_CANCELLED): not run.
    */
-  run(task: RunTask, deadline = Number.POSITIVE_INFINITY): Promise<RunResult> {
+  run(task: RunTask, deadline = Number.POSITIVE_INFINITY, cancellation?: Cancellation): Promise<RunResult> {
     if (this.closing) return Promise.reject(new WeirError('WEIR_SERVER_STOPPING', 'the worker pool is closing'));
     const malformed = malformedField(task);
     if (malformed) return Promise.reject(new WeirError('WEIR_BAD_TENSOR', malformed));
     return new Promise((resolve, reject) => {
-      this.waiting.push({ task, deadline, resolve, reject });
+      this.waiting.push({ task, deadline, cancellation, resolve, reject });
       this.scheduleDispatch();
     });
   }
@@ -195,7 +198,7 @@ export class WorkerPool {
   }
 
   private dispatch(): void {
-    this.refuseExpired();
+    this.refuseStale();
     for (const slot of this.slots) {
       if (this.waiting.length === 0 && this.waitingJobs.length === 0) return;
       if (!slot.ready || slot.group || slot.job || !slot.port) continue;
@@ -224,13 +227,19 @@ export class WorkerPool {
     }
   }
 
-  private refuseExpired(): void {
+  /** Refuses the batches waiting past their deadline, or for a client that has gone. */
+  private refuseStale(): void {
     if (this.waiting.length === 0) return;
     const now = performance.now();
-    if (this.waiting.every((pending) => pending.deadline > now)) return;
+    const stale = (pending: PendingBatch) => pending.deadline <= now || pending.cancellation?.cancelled === true;
+    if (!this.waiting.some(stale)) return;
     const kept = this.waiting.filter((pending) => {
-      if (pending.deadline > now) return true;
-      pending.reject(new WeirError('WEIR_REQUEST_TIMEOUT', 'the request waited for a worker past its timeout; it was not run'));
+      if (!stale(pending)) return true;
+      pending.reject(
+        pending.deadline <= now
+          ? new WeirError('WEIR_REQUEST_TIMEOUT', 'the request waited for a worker past its timeout; it was not run')
+          : new WeirError('WEIR_REQUEST_CANCELLED', 'the client went away while the request waited for a worker; it was not run'),
+      );
       return false;
     });
     this.waiting.splice(0, this.waiting.length, ...kept);

@@ -20,6 +20,15 @@ export interface RunTask {
 }
 
 /**
+ * Whether the client of a request still wants its answer: front ends pass
+ * something that turns `cancelled` once the client has gone (an HTTP
+ * exchange, a gRPC call), and work still waiting is then dropped, not run.
+ */
+export interface Cancellation {
+  readonly cancelled: boolean;
+}
+
+/**
  * A worker's answer to one batch. Failures come back as data, not as thrown
  * errors: structured cloning drops an Error's `code`.
  */
