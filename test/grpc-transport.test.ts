@@ -6,8 +6,8 @@
  * frames (preface, SETTINGS, PING, frame size, CONTINUATION, padding, HPACK
  * errors and the table kept in step, stream ids, resets, the stream limit,
  * floods); flow control both ways; deadlines; graceful close in two
- * steps (GOAWAY and PING, then the final GOAWAY); and the
- * message size limit.
+ * steps (GOAWAY and PING, then the final GOAWAY); idle connections and the
+ * cap on connections; and the message size limit.
  */
 import http2 from 'node:http2';
 import net from 'node:net';
@@ -195,7 +195,7 @@ interface Serving {
   observed: Observed;
 }
 
-async function serve(options: { maxConcurrentStreams?: number; maxHeaderListBytes?: number } = {}): Promise<Serving> {
+async function serve(options: { maxConcurrentStreams?: number; maxHeaderListBytes?: number; maxConnections?: number; idleTimeoutMs?: number } = {}): Promise<Serving> {
   const observed = new Observed();
   const transport = await listen({ host: '127.0.0.1', port: 0, maxMessageBytes: MAX_MESSAGE_BYTES, methods: testMethods(observed), toStatus, ...options });
   return { transport, observed };
@@ -938,7 +938,7 @@ describe('graceful close', () => {
   it('goAway() twice announces the close once', async () => {
     const connections: H2Connection[] = [];
     const server = net.createServer((socket) => {
-      connections.push(new H2Connection(socket, { maxConcurrentStreams: 10, maxHeaderListBytes: 16_384, onStream: () => ({ data() {}, end() {}, reset() {} }) }));
+      connections.push(new H2Connection(socket, { maxConcurrentStreams: 10, maxHeaderListBytes: 16_384, idleTimeoutMs: 60_000, onStream: () => ({ data() {}, end() {}, reset() {} }) }));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const client = await H2TestClient.connect((server.address() as net.AddressInfo).port);
@@ -963,6 +963,68 @@ describe('graceful close', () => {
 });
 
 // --- message size -------------------------------------------------------------------
+
+describe('idle connections and the cap on connections', () => {
+  const IDLE_MS = 150;
+  const idle = { code: H2Error.NO_ERROR, reason: 'idle' };
+
+  it('closes a connection idle for idleTimeoutMs gracefully: GOAWAY and PING, then the final GOAWAY', async () => {
+    const { transport } = await serve({ idleTimeoutMs: IDLE_MS });
+    const client = await H2TestClient.connect(transport.port);
+    try {
+      client.request(1, '/test.Echo/Unary', Buffer.from('one call'));
+      await client.response(1);
+      const calledAt = performance.now();
+      const ping = await client.until(() => client.serverPings()[0], 5000);
+      expect(performance.now() - calledAt).toBeGreaterThanOrEqual(IDLE_MS - 10);
+      expect(client.goAways()).toEqual([{ lastStreamId: 2 ** 31 - 1, ...idle }]);
+      client.send(frame(FrameType.PING, Flag.ACK, 0, ping.payload));
+      expect(await client.until(() => client.goAways()[1])).toEqual({ lastStreamId: 1, ...idle });
+      await client.whenClosed();
+    } finally {
+      client.close();
+      await transport.close(1000);
+    }
+  });
+
+  it('keeps a connection whose call is open however quiet it is, and closes it once idle after the call', async () => {
+    const { transport, observed } = await serve({ idleTimeoutMs: IDLE_MS });
+    const client = await H2TestClient.connect(transport.port);
+    try {
+      client.request(1, '/test.Echo/Pending', Buffer.from('slow'));
+      const call = await observed.until(() => observed.pending[0]);
+      await new Promise((resolve) => setTimeout(resolve, 3 * IDLE_MS));
+      expect(client.goAways()).toEqual([]);
+      call.answer(Buffer.from('done'));
+      expect(grpcMessages((await client.response(1)).data)).toEqual([Buffer.from('done')]);
+      await client.until(() => client.goAways()[0], 5000);
+      expect(client.goAways()).toEqual([{ lastStreamId: 2 ** 31 - 1, ...idle }]);
+    } finally {
+      client.close();
+      await transport.close(1000);
+    }
+  });
+
+  it('closes connections past maxConnections as they arrive; the open ones are served', async () => {
+    const { transport } = await serve({ maxConnections: 2 });
+    const clients = [await H2TestClient.connect(transport.port), await H2TestClient.connect(transport.port)];
+    try {
+      const refused = net.connect({ host: '127.0.0.1', port: transport.port });
+      refused.on('error', () => {});
+      const received: Buffer[] = [];
+      refused.on('data', (chunk: Buffer) => received.push(chunk));
+      await new Promise((resolve) => refused.once('close', resolve));
+      expect(Buffer.concat(received).length).toBe(0); // not even the server's SETTINGS
+      for (const [i, client] of clients.entries()) {
+        client.request(1, '/test.Echo/Unary', Buffer.from(`client ${i}`));
+        expect(grpcMessages((await client.response(1)).data)).toEqual([Buffer.from(`client ${i}`)]);
+      }
+    } finally {
+      for (const client of clients) client.close();
+      await transport.close(1000);
+    }
+  });
+});
 
 describe('the message size limit', () => {
   const server = serveRawClients();

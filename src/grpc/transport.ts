@@ -68,6 +68,10 @@ export interface TransportOptions {
   toStatus(error: unknown): CallStatus;
   maxConcurrentStreams?: number;
   maxHeaderListBytes?: number;
+  /** Connections open at once; more are closed as they arrive (default 10 000). */
+  maxConnections?: number;
+  /** A connection with no call open, silent this long, is closed gracefully (default 5 minutes). */
+  idleTimeoutMs?: number;
 }
 
 export interface Transport {
@@ -77,6 +81,9 @@ export interface Transport {
 }
 
 const MAX_CONCURRENT_STREAMS = 1000;
+/** Each connection holds a descriptor and up to a request budget of memory: their number is bounded too. */
+const MAX_CONNECTIONS = 10_000;
+const IDLE_TIMEOUT_MS = 5 * 60_000;
 /** The request bytes one connection's unfinished calls may hold, in messages of the largest size. */
 const REQUEST_BUDGET_MESSAGES = 2;
 const MAX_HEADER_LIST_BYTES = 16 * 1024;
@@ -202,11 +209,14 @@ export async function listen(options: TransportOptions): Promise<Transport> {
     const connection = new H2Connection(socket, {
       maxConcurrentStreams: options.maxConcurrentStreams ?? MAX_CONCURRENT_STREAMS,
       maxHeaderListBytes,
+      idleTimeoutMs: options.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
       onStream: (stream, list, tooLarge) => onStream(budget, stream, list, tooLarge),
     });
     connections.add(connection);
     socket.on('close', () => connections.delete(connection));
   });
+  // Past this, Node closes each new connection as it is accepted.
+  server.maxConnections = options.maxConnections ?? MAX_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error) => reject(new Error(`cannot listen for gRPC on ${options.host}:${options.port} (is the port in use?): ${error.message}`)));
     server.listen({ host: options.host, port: options.port }, resolve);

@@ -45,6 +45,13 @@ export interface ConnectionOptions {
   /** The largest header list (RFC 7541 sizes: name + value + 32 per field) a request may send. */
   maxHeaderListBytes: number;
   /**
+   * A connection with no stream open and nothing read or written for this
+   * long is closed gracefully (GOAWAY): a client that vanished, or one that
+   * merely holds a socket, does not keep a descriptor for ever. Clients
+   * reconnect on their next call.
+   */
+  idleTimeoutMs: number;
+  /**
    * A new stream: its decoded header list (flat: name, value, name, value…)
    * and the stream to answer on; returns who hears of its DATA. Called with
    * `headersTooLarge` true (and the list empty) when the list passed
@@ -86,6 +93,7 @@ export class H2Connection {
   private goingAway = false;
   /** Sends the final GOAWAY if the PING's ACK is slow to come. */
   private shutdownTimer: NodeJS.Timeout | null = null;
+  private goAwayReason = 'server shutting down';
 
   private readonly reader: FrameReader;
   private readonly writer: FrameWriter;
@@ -141,6 +149,12 @@ export class H2Connection {
     socket.on('close', () => this.lost());
     const prefaceTimer = setTimeout(() => this.reader.prefaceRead || socket.destroy(), PREFACE_TIMEOUT_MS).unref();
     socket.once('close', () => clearTimeout(prefaceTimer));
+    // Node restarts the socket's timer on every read and write, but fires it only once.
+    socket.setTimeout(options.idleTimeoutMs);
+    socket.on('timeout', () => {
+      if (this.streams.size === 0) this.goAway('idle');
+      else socket.setTimeout(options.idleTimeoutMs); // a quiet call: look again later
+    });
   }
 
   /** Calls `visit` with the listener of each stream open now. */
@@ -156,10 +170,11 @@ export class H2Connection {
    * GOAWAY names the last stream that will be answered, later ones are
    * refused, and the socket ends once the open ones are answered.
    */
-  goAway(): void {
+  goAway(reason: 'server shutting down' | 'idle' = 'server shutting down'): void {
     if (this.closed || this.shuttingDown) return;
     this.shuttingDown = true;
-    this.writer.write(frame(FrameType.GOAWAY, 0, 0, goAwayPayload(MAX_STREAM_ID, H2Error.NO_ERROR, 'server shutting down')));
+    this.goAwayReason = reason;
+    this.writer.write(frame(FrameType.GOAWAY, 0, 0, goAwayPayload(MAX_STREAM_ID, H2Error.NO_ERROR, reason)));
     this.writer.write(frame(FrameType.PING, 0, 0, SHUTDOWN_PING));
     // A client that never answers PINGs still gets the final GOAWAY.
     this.shutdownTimer = setTimeout(() => this.finalGoAway(), SHUTDOWN_PING_WAIT_MS).unref();
@@ -169,7 +184,7 @@ export class H2Connection {
     this.clearShutdownTimer();
     if (this.closed || this.goingAway) return;
     this.goingAway = true;
-    this.writer.write(frame(FrameType.GOAWAY, 0, 0, goAwayPayload(this.lastStreamId, H2Error.NO_ERROR, 'server shutting down')));
+    this.writer.write(frame(FrameType.GOAWAY, 0, 0, goAwayPayload(this.lastStreamId, H2Error.NO_ERROR, this.goAwayReason)));
     this.endIfIdle();
   }
 
