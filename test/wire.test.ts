@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeBytesTensor } from '../dist/tensors/datatypes.js';
 import type { Tensor } from '../dist/tensors/tensor.js';
 import type { BatchInput, RunReply, RunTask } from '../dist/workers/task.js';
-import { PACKED_TENSOR_LIMIT, decodeReplies, decodeTasks, encodeReplies, encodeTasks } from '../dist/workers/wire.js';
+import { PACKED_TENSOR_LIMIT, decodeReplies, decodeTasks, encodeReplies, encodeTasks, encodeTasksInto, readFlatMessage } from '../dist/workers/wire.js';
 
 /** What a worker receives: the message after a structured clone with its transfers. */
 function crossThread<T>(value: T, transferList: ArrayBuffer[]): T {
@@ -109,5 +109,47 @@ describe('the pool wire format', () => {
     expect(decoded[0]).toMatchObject({ ok: true, runNs: 3e9 });
     expect(decoded[0]?.ok && plain(decoded[0].outputs[0] as Tensor)).toEqual(plain(replies[0]?.ok ? (replies[0].outputs[0] as Tensor) : ({} as Tensor)));
     expect(decoded[1]).toEqual(replies[1]);
+  });
+});
+
+describe('the flat layout (a worker\'s shared mailbox)', () => {
+  const tasks: RunTask[] = [
+    {
+      sessionKey: 'modèle:1#1',
+      inputs: [
+        { name: 'x', datatype: 'FP32', shape: [2, 3], data: [Float32Array.of(1, 2, 3), Float32Array.of(4, 5, Number.NaN)] },
+        { name: 'ids', datatype: 'INT64', shape: [1], data: BigInt64Array.of(-(2n ** 63n)) },
+        { name: 's', datatype: 'BYTES', shape: [2], data: encodeBytesTensor(['héllo', '']) },
+      ],
+      outputs: ['y'],
+    },
+    { sessionKey: 'b:2#7', inputs: [{ name: 'x', datatype: 'INT8', shape: [1], data: Int8Array.of(-5) }] },
+  ];
+  const mailbox = () => new Uint8Array(new SharedArrayBuffer(64 * 1024));
+
+  it('holds what the message holds: written flat, read back, decoded alike', () => {
+    const target = mailbox();
+    expect(encodeTasksInto(tasks, target)).toBe(true);
+    const flat = decodeTasks(readFlatMessage(target));
+    const { message, transferList } = encodeTasks(tasks);
+    const viaMessage = decodeTasks(crossThread(message, transferList));
+    expect(flat.map((t) => ({ ...t, inputs: t.inputs.map(plain) }))).toEqual(viaMessage.map((t) => ({ ...t, inputs: t.inputs.map(plain) })));
+    expect(flat[0]?.inputs[0]?.data.buffer).not.toBeInstanceOf(SharedArrayBuffer); // copied out of the mailbox
+  });
+
+  it('declines, rather than writes part of it, a group with a tensor that crosses on its own, one too large, or an unaligned target', () => {
+    const large: RunTask = { sessionKey: 'k', inputs: [{ name: 'x', datatype: 'UINT8', shape: [PACKED_TENSOR_LIMIT + 1], data: new Uint8Array(PACKED_TENSOR_LIMIT + 1) }] };
+    const shared: RunTask = { sessionKey: 'k', inputs: [{ name: 'x', datatype: 'UINT8', shape: [4], data: new Uint8Array(new SharedArrayBuffer(4)) }] };
+    const big: RunTask = { sessionKey: 'k', inputs: [{ name: 'x', datatype: 'UINT8', shape: [60_000], data: new Uint8Array(60_000) }] };
+    for (const [group, target] of [
+      [[large], mailbox()],
+      [[shared], mailbox()],
+      [[big, big], mailbox()],
+      [tasks, mailbox().subarray(4)],
+    ] as const) {
+      const untouched = new Uint8Array(target.byteLength);
+      expect(encodeTasksInto(group, target)).toBe(false);
+      expect(Buffer.from(target.buffer, target.byteOffset, target.byteLength).equals(untouched)).toBe(true);
+    }
   });
 });

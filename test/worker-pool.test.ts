@@ -17,7 +17,9 @@ import type { NativeAddon, RunResult } from '../dist/native/addon.js';
 import type { Tensor } from '../dist/tensors/tensor.js';
 import { DECODE_V2_JSON, ENCODE_V2_RESPONSE } from '../dist/http/v2-jobs.js';
 import { defineJob } from '../dist/workers/jobs.js';
+import { Mailbox } from '../dist/workers/mailbox.js';
 import { WorkerPool } from '../dist/workers/pool.js';
+import { PACKED_TENSOR_LIMIT, type WireMessage, decodeReplies, encodeTasksInto, readFlatMessage } from '../dist/workers/wire.js';
 import { buildModel, node, randomFloats, slowModel, valueInfo } from '../scripts/onnx-builder.mjs';
 import { EXAMPLE_REPOSITORY, makeRepository, removeRepository } from './helpers/repository.js';
 
@@ -39,7 +41,9 @@ const TABULAR = 'tabular:1#test';
 const MULTI_IO = 'multi_io:1#test';
 const SLOW = 'slow:1#test';
 const ADD = 'add:1#test';
-const KEYS = [TABULAR, MULTI_IO, SLOW, ADD];
+/** y = x four times over: answers four times the size of the request. */
+const QUAD = 'quad:1#test';
+const KEYS = [TABULAR, MULTI_IO, SLOW, ADD, QUAD];
 
 /** Rows large enough that the pool moves the tensor rather than copying it (256 KB). */
 const LARGE_ROWS = 2048;
@@ -70,6 +74,15 @@ beforeAll(async () => {
         }),
       },
     },
+    quad: {
+      versions: {
+        1: buildModel({
+          inputs: [valueInfo('x', 'FP32', ['N', 'K'])],
+          outputs: [valueInfo('y', 'FP32', ['N', 'M'])],
+          nodes: [node('Concat', ['x', 'x', 'x', 'x'], ['y'], { axis: 1 })],
+        }),
+      },
+    },
   });
   const options = { intraOpThreads: 1, interOpThreads: 1, graphOptimization: 'all', executionProvider: 'cpu', deviceId: 0, cpuFallback: false } as const;
   await Promise.all([
@@ -77,6 +90,7 @@ beforeAll(async () => {
     addon.loadSession(MULTI_IO, join(EXAMPLE_REPOSITORY, 'multi_io', '1', 'model.onnx'), options),
     addon.loadSession(SLOW, join(root, 'slow', '1', 'model.onnx'), options),
     addon.loadSession(ADD, join(root, 'add', '1', 'model.onnx'), options),
+    addon.loadSession(QUAD, join(root, 'quad', '1', 'model.onnx'), options),
   ]);
   pool = new WorkerPool({ workers: 2 });
 });
@@ -176,7 +190,7 @@ describe('running batches', () => {
 
   it('runs 200 concurrent batches on one shared session correctly, spread over both workers', async () => {
     expect(pool.threads.length).toBe(2);
-    const before = pool.threads.map((thread) => ({ thread, elu: thread.performance.eventLoopUtilization() }));
+    const before = pool.busyMs;
     const batches = Array.from({ length: 200 }, (_, i) => {
       const rows = 1 + (i % 7);
       const x = randomFloats(1000 + i, rows * 32, 2);
@@ -184,10 +198,44 @@ describe('running batches', () => {
     });
     const results = await Promise.all(batches.map(({ x }) => pool.run({ sessionKey: TABULAR, inputs: [features(x)] })));
     results.forEach((result, i) => expect(result.outputs, `batch ${i}`).toEqual(batches[i]!.expected));
-    // Each worker's event loop was busy for some of that time: both ran batches.
-    for (const { thread, elu } of before) {
-      expect(thread.performance.eventLoopUtilization(elu).active).toBeGreaterThan(0);
-    }
+    // Each worker counted time spent working: both ran batches.
+    pool.busyMs.forEach((busy, i) => expect(busy).toBeGreaterThan(before[i] as number));
+  });
+
+  it('gives the same answers for groups too large for the mailbox, and for replies too large for it (both cross as messages)', async () => {
+    const WIDE = 15 * 1024; // 60 KiB per batch: packed, but nine of them pass the mailbox's 256 KiB
+    const wide = (seed: number): Tensor => ({ name: 'x', datatype: 'FP32', shape: [1, WIDE], data: randomFloats(seed, WIDE) });
+    const requests = Array.from({ length: 9 }, (_, i) => [wide(500 + i)]);
+    const results = await Promise.all(requests.map((inputs) => pool.run({ sessionKey: QUAD, inputs })));
+    results.forEach((result, i) => expect(result.outputs).toEqual(reference(QUAD, requests[i] as Tensor[]).outputs));
+    // Two 60 KiB requests fit; their 480 KiB of answers do not.
+    const pair = [[wide(600)], [wide(601)]];
+    const answers = await Promise.all(pair.map((inputs) => pool.run({ sessionKey: QUAD, inputs })));
+    answers.forEach((result, i) => expect(result.outputs).toEqual(reference(QUAD, pair[i] as Tensor[]).outputs));
+  });
+
+  it('the addon runs a group laid flat in shared memory and answers in that layout, or as a message when the answer does not fit', () => {
+    const mailbox = new Mailbox();
+    const x = randomFloats(7, 4 * 32);
+    expect(encodeTasksInto([{ sessionKey: TABULAR, inputs: [features(x)] }], mailbox.request)).toBe(true);
+    const expected = reference(TABULAR, [features(x)]).outputs;
+    expect(addon.runFlatBatchGroup(mailbox.request, mailbox.reply, PACKED_TENSOR_LIMIT)).toBe(true);
+    expect(decodeReplies(readFlatMessage(mailbox.reply))).toEqual([{ ok: true, outputs: expected, runNs: expect.any(Number) }]);
+    const answer = addon.runFlatBatchGroup(mailbox.request, mailbox.reply.subarray(0, 64), PACKED_TENSOR_LIMIT);
+    expect(answer).not.toBe(true);
+    expect(decodeReplies(answer as WireMessage)).toEqual([{ ok: true, outputs: expected, runNs: expect.any(Number) }]);
+  });
+
+  it('the addon refuses a flat group whose sections run past its buffer, or that is not 8-byte aligned', () => {
+    const mailbox = new Mailbox();
+    encodeTasksInto([{ sessionKey: TABULAR, inputs: [features(randomFloats(8, 32))] }], mailbox.request);
+    const truncated = mailbox.request.subarray(0, 40);
+    expect(() => addon.runFlatBatchGroup(truncated, mailbox.reply, PACKED_TENSOR_LIMIT)).toThrow(/malformed batch group/);
+    const lying = new Uint8Array(mailbox.request.byteLength);
+    lying.set(mailbox.request);
+    new Uint32Array(lying.buffer, 0, 4)[1] = 2 ** 31; // a header of 2^31 numbers
+    expect(() => addon.runFlatBatchGroup(lying, mailbox.reply, PACKED_TENSOR_LIMIT)).toThrow(/malformed batch group/);
+    expect(() => addon.runFlatBatchGroup(mailbox.request.subarray(4), mailbox.reply, PACKED_TENSOR_LIMIT)).toThrow(/aligned/);
   });
 });
 

@@ -140,6 +140,7 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
                              InstanceMethod("releaseSession", &WeirAddon::ReleaseSession),
                              InstanceMethod("run", &WeirAddon::Run),
                              InstanceMethod("runBatchGroup", &WeirAddon::RunGroup),
+                             InstanceMethod("runFlatBatchGroup", &WeirAddon::RunFlatGroup),
                              InstanceMethod("sessions", &WeirAddon::Sessions),
                              InstanceMethod("liveSessionCount", &WeirAddon::LiveSessionCount),
                              InstanceMethod("copyBytes", &WeirAddon::CopyBytes),
@@ -199,6 +200,25 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
   }
 
   // runBatchGroup(message, packLimit) -> message: see batch_group.h
+  // runFlatBatchGroup(request: Uint8Array, reply: Uint8Array, packLimit): true
+  // once the replies are in `reply`, else the replies as a wire message.
+  Napi::Value RunFlatGroup(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return Guarded(env, [&]() -> Napi::Value {
+      auto bytes = [&](size_t index) -> std::pair<uint8_t*, size_t> {
+        if (!info[index].IsTypedArray() || info[index].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+          throw CodedError("WEIR_BAD_ARGUMENT", "runFlatBatchGroup(request, reply, packLimit) takes two Uint8Arrays and a byte count");
+        }
+        auto array = info[index].As<Napi::Uint8Array>();
+        return {array.Data(), array.ByteLength()};
+      };
+      const auto [request, request_length] = bytes(0);
+      const auto [reply, reply_capacity] = bytes(1);
+      if (!info[2].IsNumber()) throw CodedError("WEIR_BAD_ARGUMENT", "runFlatBatchGroup: packLimit must be a byte count");
+      return RunFlatBatchGroup(env, request, request_length, reply, reply_capacity, info[2].As<Napi::Number>().Uint32Value());
+    });
+  }
+
   Napi::Value RunGroup(const Napi::CallbackInfo& info) {
     return Guarded(info.Env(), [&]() -> Napi::Value {
       if (!info[0].IsObject() || !info[1].IsNumber()) {

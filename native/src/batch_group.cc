@@ -21,6 +21,45 @@ constexpr double kLarge = 1;
   throw CodedError("WEIR_BAD_ARGUMENT", "malformed batch group: " + what);
 }
 
+// The flat layout's preamble: four uint32 (string count, header count,
+// packed bytes, string table bytes).
+constexpr size_t kFlatPreamble = 16;
+
+size_t AlignTo8(size_t offset) { return (offset + 7) & ~size_t{7}; }
+
+struct FlatSections {
+  uint32_t string_count;
+  size_t header_count;
+  size_t packed_bytes;
+  size_t strings_end;
+  size_t header_offset;
+  size_t packed_offset;
+  size_t total;
+};
+
+// Where each section of a flat message of `strings_bytes` of string table lies.
+FlatSections LayOutFlat(uint32_t string_count, size_t header_count, size_t packed_bytes, size_t strings_bytes) {
+  FlatSections sections{string_count, header_count, packed_bytes, kFlatPreamble + strings_bytes, 0, 0, 0};
+  sections.header_offset = AlignTo8(sections.strings_end);
+  sections.packed_offset = AlignTo8(sections.header_offset + header_count * sizeof(double));
+  sections.total = sections.packed_offset + packed_bytes;
+  return sections;
+}
+
+FlatSections ReadFlatSections(const uint8_t* flat, size_t length) {
+  if (length < kFlatPreamble || reinterpret_cast<uintptr_t>(flat) % 8 != 0) Malformed("a flat message must start 8-byte aligned");
+  uint32_t preamble[4];
+  std::memcpy(preamble, flat, sizeof preamble);
+  // Each count is bounded by the buffer before any arithmetic on it.
+  if (preamble[0] > preamble[3] / sizeof(uint32_t) || preamble[1] > length / sizeof(double) || preamble[2] > length ||
+      preamble[3] > length) {
+    Malformed("section sizes beyond the buffer");
+  }
+  FlatSections sections = LayOutFlat(preamble[0], preamble[1], preamble[2], preamble[3]);
+  if (sections.total > length) Malformed("sections beyond the buffer");
+  return sections;
+}
+
 // Reads the message a group arrives in; every read is bounds-checked.
 class GroupReader {
  public:
@@ -55,6 +94,26 @@ class GroupReader {
       napi_get_typedarray_info(env(view), view, &type, &length, &data, nullptr, nullptr);
       large_.push_back({data, length * view.As<Napi::TypedArray>().ElementSize()});
     }
+  }
+
+  // A message laid out in one buffer (batch_group.h: the flat layout); it has no large tensors.
+  GroupReader(const uint8_t* flat, size_t length) {
+    FlatSections sections = ReadFlatSections(flat, length);
+    size_t at = kFlatPreamble;
+    strings_.reserve(sections.string_count);
+    for (uint32_t i = 0; i < sections.string_count; ++i) {
+      uint32_t bytes;
+      if (at + sizeof bytes > sections.strings_end) Malformed("string table ends early");
+      std::memcpy(&bytes, flat + at, sizeof bytes);
+      at += sizeof bytes;
+      if (bytes > sections.strings_end - at) Malformed("string table ends early");
+      strings_.emplace_back(reinterpret_cast<const char*>(flat + at), bytes);
+      at += bytes;
+    }
+    header_ = reinterpret_cast<const double*>(flat + sections.header_offset);
+    header_length_ = sections.header_count;
+    packed_ = const_cast<uint8_t*>(flat + sections.packed_offset);
+    packed_length_ = sections.packed_bytes;
   }
 
   size_t Count() {
@@ -267,6 +326,29 @@ class GroupWriter {
     }
   }
 
+  // Writes the message in the flat layout into `out`; false (nothing
+  // usable written) when it does not fit or has outputs too large to pack.
+  bool FinishInto(uint8_t* out, size_t capacity) const {
+    if (!large_.empty()) return false;
+    size_t strings_bytes = 0;
+    for (const auto& text : strings_) strings_bytes += sizeof(uint32_t) + text.size();
+    const FlatSections sections = LayOutFlat(static_cast<uint32_t>(strings_.size()), header_.size(), packed_length_, strings_bytes);
+    if (sections.total > capacity || strings_bytes > UINT32_MAX || packed_length_ > UINT32_MAX) return false;
+    const uint32_t preamble[4] = {sections.string_count, static_cast<uint32_t>(header_.size()),
+                                  static_cast<uint32_t>(packed_length_), static_cast<uint32_t>(strings_bytes)};
+    std::memcpy(out, preamble, sizeof preamble);
+    size_t at = kFlatPreamble;
+    for (const auto& text : strings_) {
+      const auto bytes = static_cast<uint32_t>(text.size());
+      std::memcpy(out + at, &bytes, sizeof bytes);
+      std::memcpy(out + at + sizeof bytes, text.data(), text.size());
+      at += sizeof bytes + text.size();
+    }
+    if (!header_.empty()) std::memcpy(out + sections.header_offset, header_.data(), header_.size() * sizeof(double));
+    for (const auto& [value, layout] : packed_) CopyOutput(*value, layout, out + sections.packed_offset);
+    return true;
+  }
+
   Napi::Object Finish(Napi::Env env) {
     auto strings = Napi::Array::New(env, strings_.size());
     for (size_t i = 0; i < strings_.size(); ++i) {
@@ -300,21 +382,38 @@ class GroupWriter {
   std::vector<std::pair<const Ort::Value*, OutputLayout>> large_;
 };
 
+// Runs every batch of the group before any reply is built: no JavaScript meanwhile.
+std::vector<BatchReply> RunAll(GroupReader& reader) {
+  std::vector<BatchRequest> batches(reader.Count());
+  for (auto& batch : batches) batch = ReadBatch(reader);
+  std::vector<BatchReply> replies;
+  replies.reserve(batches.size());
+  for (auto& batch : batches) replies.push_back(RunBatch(batch));
+  return replies;
+}
+
+void WriteReplies(GroupWriter& writer, std::vector<BatchReply>& replies) {
+  writer.Number(static_cast<double>(replies.size()));
+  for (auto& reply : replies) writer.Reply(reply);
+}
+
 }  // namespace
 
 Napi::Object RunBatchGroup(Napi::Env env, const Napi::Object& message, size_t pack_limit) {
   GroupReader reader(message);
-  std::vector<BatchRequest> batches(reader.Count());
-  for (auto& batch : batches) batch = ReadBatch(reader);
-
-  // All batches run before any reply is built: no JavaScript meanwhile.
-  std::vector<BatchReply> replies;
-  replies.reserve(batches.size());
-  for (auto& batch : batches) replies.push_back(RunBatch(batch));
-
+  std::vector<BatchReply> replies = RunAll(reader);
   GroupWriter writer(pack_limit);
-  writer.Number(static_cast<double>(replies.size()));
-  for (auto& reply : replies) writer.Reply(reply);
+  WriteReplies(writer, replies);
+  return writer.Finish(env);
+}
+
+Napi::Value RunFlatBatchGroup(Napi::Env env, const uint8_t* request, size_t request_length, uint8_t* reply,
+                              size_t reply_capacity, size_t pack_limit) {
+  GroupReader reader(request, request_length);
+  std::vector<BatchReply> replies = RunAll(reader);
+  GroupWriter writer(pack_limit);
+  WriteReplies(writer, replies);
+  if (writer.FinishInto(reply, reply_capacity)) return Napi::Boolean::New(env, true);
   return writer.Finish(env);
 }
 

@@ -68,6 +68,12 @@ export interface NativeAddon {
    * in buffers of their own.
    */
   runBatchGroup(message: WireMessage, packLimit: number): WireMessage;
+  /**
+   * The same for a group in the flat layout (wire.ts) in `request`: true once
+   * the replies are written into `reply` in that layout, or the replies as a
+   * message when they do not fit it.
+   */
+  runFlatBatchGroup(request: Uint8Array, reply: Uint8Array, packLimit: number): true | WireMessage;
   sessions(): Array<{ key: string; modelPath: string; references: number }>;
   liveSessionCount(): number;
   /**
@@ -122,6 +128,7 @@ function wrap(binding: Binding): NativeAddon {
     sessions: () => binding.sessions(),
     liveSessionCount: () => binding.liveSessionCount(),
     runBatchGroup: (message, packLimit) => binding.runBatchGroup(message, packLimit),
+    runFlatBatchGroup: (request, reply, packLimit) => binding.runFlatBatchGroup(request, reply, packLimit),
     copyBytes: (target, targetOffset, source) => binding.copyBytes(target, targetOffset, source),
     liftJsonData: (bytes, scratch) => binding.liftJsonData(bytes, scratch),
     run(key, inputs, outputNames) {

@@ -7,7 +7,8 @@
  * leave together, and batches that arrive while every worker is busy wait here
  * and leave together when one frees up: an idle pool adds at most one loop
  * turn of wait, a busy one amortises each thread round trip over many
- * batches. What crosses is packed by wire.ts.
+ * batches. What crosses is packed by wire.ts, through each worker's shared
+ * mailbox (mailbox.ts) when it can lie flat, else as a message on its port.
  *
  * The pool owns its threads (worker_threads) rather than piscina: a piscina
  * task per batch cost about 40 µs of CPU here, and piscina stops replacing
@@ -23,8 +24,9 @@ import type { RunResult } from '../native/addon.js';
 import { isDataType } from '../tensors/datatypes.js';
 import type { Job } from './jobs.js';
 import type { Cancellation, RunReply, RunTask } from './task.js';
-import { decodeReplies, encodeTasks } from './wire.js';
-import type { JobMessage, WorkerMessage } from './worker.js';
+import { Mailbox, MailboxState } from './mailbox.js';
+import { decodeReplies, encodeTasks, encodeTasksInto, readFlatMessage } from './wire.js';
+import type { JobMessage, WorkerData, WorkerMessage } from './worker.js';
 
 export interface PoolOptions {
   workers: number;
@@ -55,6 +57,10 @@ interface Slot {
   worker: Worker | null;
   /** The main thread's end of the worker's channel. */
   port: MessagePort | null;
+  /** Shared with the worker: groups that lie flat cross here, and the worker hears of port messages here. */
+  mailbox: Mailbox | null;
+  /** When the worker started, for its utilisation. */
+  startedAt: number;
   ready: boolean;
   /** The group in flight, answered in one reply; null when the worker is idle. */
   group: PendingBatch[] | null;
@@ -87,6 +93,8 @@ export class WorkerPool {
     this.slots = Array.from({ length: options.workers }, () => ({
       worker: null,
       port: null,
+      mailbox: null,
+      startedAt: 0,
       ready: false,
       group: null,
       job: null,
@@ -131,9 +139,13 @@ export class WorkerPool {
   private start(slot: Slot): void {
     // A channel of its own per worker: a MessagePort costs less per message than Worker#postMessage.
     const { port1, port2 } = new MessageChannel();
-    const worker = new Worker(WORKER_FILE, { workerData: { port: port2 }, transferList: [port2] });
+    // A new mailbox per worker: a reply the old one was waiting for never comes.
+    const mailbox = new Mailbox();
+    const worker = new Worker(WORKER_FILE, { workerData: { port: port2, mailbox: mailbox.buffer } satisfies WorkerData, transferList: [port2] });
     slot.worker = worker;
     slot.port = port1;
+    slot.mailbox = mailbox;
+    slot.startedAt = performance.now();
     port1.on('message', (message: WorkerMessage) => this.onMessage(slot, message));
     worker.on('error', (error) => (slot.lastError = error));
     worker.on('exit', () => this.onExit(slot, worker));
@@ -172,7 +184,7 @@ export class WorkerPool {
     slot.job?.reject(new WeirError('WEIR_WORKER_EXITED', `the worker running this request's ${slot.job.job.name} failed: ${reason}`));
     if (!slot.ready) slot.failedStarts += 1;
     slot.port?.close();
-    Object.assign(slot, { worker: null, port: null, ready: false, group: null, job: null, lastError: null });
+    Object.assign(slot, { worker: null, port: null, mailbox: null, ready: false, group: null, job: null, lastError: null });
     if (this.closing) return;
 
     if (this.slots.every((s) => !s.ready && s.failedStarts >= FAILED_STARTS_BEFORE_REFUSING)) {
@@ -210,11 +222,35 @@ export class WorkerPool {
       }
       // Share what waits across the workers rather than hand it all to the first free one.
       const take = Math.min(this.maxBatchesPerGroup, Math.ceil(this.waiting.length / this.slots.length));
-      const group = encodable(this.waiting.splice(0, take));
-      if (group.batches.length === 0) continue;
-      slot.group = group.batches;
-      slot.port.postMessage(group.message, group.transferList);
+      this.sendGroup(slot, slot.port, this.waiting.splice(0, take));
     }
+  }
+
+  /** Through the mailbox when the group lies flat in it, else as a message (whose arrival the mailbox announces). */
+  private sendGroup(slot: Slot, port: MessagePort, batches: PendingBatch[]): void {
+    const mailbox = slot.mailbox as Mailbox;
+    if (mailbox.current === MailboxState.IDLE && layFlat(batches, mailbox)) {
+      slot.group = batches;
+      mailbox.signal(MailboxState.REQUEST);
+      void mailbox.awaitReply().then(() => this.onMailboxReply(slot, mailbox));
+      return;
+    }
+    const group = encodable(batches);
+    if (group.batches.length === 0) return;
+    slot.group = group.batches;
+    port.postMessage(group.message, group.transferList);
+    mailbox.signal(MailboxState.PORT);
+  }
+
+  /** The worker has left REQUEST: replies in the mailbox are read here; others arrive on the port. */
+  private onMailboxReply(slot: Slot, mailbox: Mailbox): void {
+    if (slot.mailbox !== mailbox || mailbox.current !== MailboxState.REPLY) return;
+    const replies = decodeReplies(readFlatMessage(mailbox.reply));
+    mailbox.signal(MailboxState.IDLE);
+    const group = slot.group ?? [];
+    slot.group = null;
+    replies.forEach((reply, i) => settle(group[i] as PendingBatch, reply));
+    this.scheduleDispatch();
   }
 
   private postJob(slot: Slot, port: MessagePort, pending: PendingJob): void {
@@ -222,6 +258,7 @@ export class WorkerPool {
     try {
       port.postMessage({ kind: 'job', module, name, input: pending.input } satisfies JobMessage, pending.transfer);
       slot.job = pending;
+      slot.mailbox?.signal(MailboxState.PORT);
     } catch (error) {
       pending.reject(new WeirError('WEIR_INTERNAL', `the ${name} job cannot be sent to a worker: ${(error as Error).message}`));
     }
@@ -259,11 +296,20 @@ export class WorkerPool {
     return this.waiting.length;
   }
 
-  /** Fraction of time the worker threads were busy since they started (0..1). */
+  /** Time each running worker has spent working, in ms. */
+  get busyMs(): number[] {
+    return this.slots.flatMap((slot) => (slot.worker && slot.mailbox ? [slot.mailbox.busyMs] : []));
+  }
+
+  /**
+   * Fraction of time the worker threads were busy since they started (0..1),
+   * as they count it: blocked on their mailbox, their event loops never idle.
+   */
   get utilization(): number {
-    const threads = this.threads;
-    const busy = threads.reduce((sum, thread) => sum + thread.performance.eventLoopUtilization().utilization, 0);
-    return threads.length === 0 ? 0 : busy / threads.length;
+    const now = performance.now();
+    const running = this.slots.filter((slot) => slot.worker && slot.mailbox);
+    const busy = running.reduce((sum, slot) => sum + Math.min(1, (slot.mailbox as Mailbox).busyMs / Math.max(1, now - slot.startedAt)), 0);
+    return running.length === 0 ? 0 : busy / running.length;
   }
 
   /** Stops the workers; batches still waiting or running are refused. */
@@ -329,6 +375,15 @@ function encodable(batches: PendingBatch[]): { batches: PendingBatch[] } & Retur
       }
     });
     return { batches: good, ...encodeTasks(good.map((pending) => pending.task)) };
+  }
+}
+
+/** Writes the group into the mailbox; false when it cannot lie flat (it then goes as a message). */
+function layFlat(batches: PendingBatch[], mailbox: Mailbox): boolean {
+  try {
+    return encodeTasksInto(batches.map((pending) => pending.task), mailbox.request);
+  } catch {
+    return false; // a malformed tensor: the message path refuses it alone
   }
 }
 

@@ -8,6 +8,16 @@
  * of every small tensor. Large tensors travel on their own, by transfer (or
  * shared, when they live in a SharedArrayBuffer), as copying them would cost
  * more than moving them.
+ *
+ * A group without large tensors can also be laid out flat, in one buffer (a
+ * worker's shared mailbox, mailbox.ts), so that nothing is cloned at all:
+ *
+ *   uint32 stringCount, headerCount, packedBytes, stringBytes (little-endian)
+ *   the strings: each a uint32 byte length, then its UTF-8
+ *   (to an 8-byte boundary) the header: headerCount float64
+ *   (to an 8-byte boundary) the packed tensors: packedBytes
+ *
+ * native/src/batch_group.cc reads and writes the same layout.
  */
 import type { ErrorCode } from '../errors.js';
 import { DATATYPES, type DataType, type TypedArray, buffersOf, joinParts } from '../tensors/datatypes.js';
@@ -16,6 +26,9 @@ import type { BatchInput, RunReply, RunTask } from './task.js';
 
 /** Tensors up to this many bytes are copied into the packed buffer. */
 export const PACKED_TENSOR_LIMIT = 64 * 1024;
+
+const FLAT_PREAMBLE_BYTES = 16;
+const alignTo8 = (offset: number) => Math.ceil(offset / 8) * 8;
 
 export interface WireMessage {
   strings: string[];
@@ -86,6 +99,36 @@ class WireWriter {
     return true;
   }
 
+  /**
+   * Writes the message into `target` (8-byte aligned) in the flat layout;
+   * false, with nothing usable written, when it does not fit or holds a
+   * tensor that crosses on its own.
+   */
+  finishInto(target: Uint8Array): boolean {
+    if (this.large.length > 0 || target.byteOffset % 8 !== 0) return false;
+    let stringBytes = 0;
+    for (const text of this.strings) stringBytes += 4 + Buffer.byteLength(text, 'utf8');
+    const headerOffset = alignTo8(FLAT_PREAMBLE_BYTES + stringBytes);
+    const packedOffset = alignTo8(headerOffset + 8 * this.header.length);
+    if (packedOffset + this.packedLength > target.byteLength) return false;
+    const bytes = Buffer.from(target.buffer, target.byteOffset, target.byteLength);
+    bytes.writeUInt32LE(this.strings.length, 0);
+    bytes.writeUInt32LE(this.header.length, 4);
+    bytes.writeUInt32LE(this.packedLength, 8);
+    bytes.writeUInt32LE(stringBytes, 12);
+    let at = FLAT_PREAMBLE_BYTES;
+    for (const text of this.strings) {
+      const length = bytes.write(text, at + 4, 'utf8');
+      bytes.writeUInt32LE(length, at);
+      at += 4 + length;
+    }
+    new Float64Array(target.buffer, target.byteOffset + headerOffset, this.header.length).set(this.header);
+    for (const { data, offset } of this.packedTensors) {
+      target.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), packedOffset + offset);
+    }
+    return true;
+  }
+
   /** The message and what to transfer with it. */
   finish(): { message: WireMessage; transferList: ArrayBuffer[] } {
     const packed = new ArrayBuffer(this.packedLength);
@@ -152,7 +195,7 @@ export function transfersOf(message: WireMessage): ArrayBuffer[] {
   return transfers;
 }
 
-export function encodeTasks(tasks: readonly RunTask[]): { message: WireMessage; transferList: ArrayBuffer[] } {
+function writeTasks(tasks: readonly RunTask[]): WireWriter {
   const writer = new WireWriter();
   writer.number(tasks.length);
   for (const task of tasks) {
@@ -162,7 +205,42 @@ export function encodeTasks(tasks: readonly RunTask[]): { message: WireMessage; 
     writer.number(task.outputs ? task.outputs.length : -1);
     for (const output of task.outputs ?? []) writer.string(output);
   }
-  return writer.finish();
+  return writer;
+}
+
+export function encodeTasks(tasks: readonly RunTask[]): { message: WireMessage; transferList: ArrayBuffer[] } {
+  return writeTasks(tasks).finish();
+}
+
+/** Writes `tasks` into `target` in the flat layout; false when they do not fit it or hold a tensor that must cross on its own. */
+export function encodeTasksInto(tasks: readonly RunTask[], target: Uint8Array): boolean {
+  return writeTasks(tasks).finishInto(target);
+}
+
+/**
+ * A message in the flat layout, copied out of `source` (shared memory the
+ * next group reuses) into a message of its own.
+ */
+export function readFlatMessage(source: Uint8Array): WireMessage {
+  const bytes = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
+  const stringCount = bytes.readUInt32LE(0);
+  const headerCount = bytes.readUInt32LE(4);
+  const packedBytes = bytes.readUInt32LE(8);
+  const stringBytes = bytes.readUInt32LE(12);
+  const strings: string[] = [];
+  let at = FLAT_PREAMBLE_BYTES;
+  for (let i = 0; i < stringCount; i++) {
+    const length = bytes.readUInt32LE(at);
+    strings.push(bytes.toString('utf8', at + 4, at + 4 + length));
+    at += 4 + length;
+  }
+  const headerOffset = alignTo8(FLAT_PREAMBLE_BYTES + stringBytes);
+  const packedOffset = alignTo8(headerOffset + 8 * headerCount);
+  const header = new Float64Array(headerCount);
+  header.set(new Float64Array(source.buffer, source.byteOffset + headerOffset, headerCount));
+  const packed = new ArrayBuffer(packedBytes);
+  new Uint8Array(packed).set(new Uint8Array(source.buffer, source.byteOffset + packedOffset, packedBytes));
+  return { strings, header, packed, large: [] };
 }
 
 /** A task as a worker reads it: every input joined into one array. */
