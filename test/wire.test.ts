@@ -120,6 +120,8 @@ describe('the flat layout (a worker\'s shared mailbox)', () => {
         { name: 'x', datatype: 'FP32', shape: [2, 3], data: [Float32Array.of(1, 2, 3), Float32Array.of(4, 5, Number.NaN)] },
         { name: 'ids', datatype: 'INT64', shape: [1], data: BigInt64Array.of(-(2n ** 63n)) },
         { name: 's', datatype: 'BYTES', shape: [2], data: encodeBytesTensor(['héllo', '']) },
+        // Small parts in shared memory are copied in like the others.
+        { name: 'h', datatype: 'UINT8', shape: [3], data: new Uint8Array(new SharedArrayBuffer(3)).fill(7) },
       ],
       outputs: ['y'],
     },
@@ -137,9 +139,9 @@ describe('the flat layout (a worker\'s shared mailbox)', () => {
     expect(flat[0]?.inputs[0]?.data.buffer).not.toBeInstanceOf(SharedArrayBuffer); // copied out of the mailbox
   });
 
-  it('declines, rather than writes part of it, a group with a tensor that crosses on its own, one too large, or an unaligned target', () => {
+  it('declines, rather than writes part of it, a group with a tensor that crosses on its own (large, or shared past 4 KiB), one too large, or an unaligned target', () => {
     const large: RunTask = { sessionKey: 'k', inputs: [{ name: 'x', datatype: 'UINT8', shape: [PACKED_TENSOR_LIMIT + 1], data: new Uint8Array(PACKED_TENSOR_LIMIT + 1) }] };
-    const shared: RunTask = { sessionKey: 'k', inputs: [{ name: 'x', datatype: 'UINT8', shape: [4], data: new Uint8Array(new SharedArrayBuffer(4)) }] };
+    const shared: RunTask = { sessionKey: 'k', inputs: [{ name: 'x', datatype: 'UINT8', shape: [8192], data: new Uint8Array(new SharedArrayBuffer(8192)) }] };
     const big: RunTask = { sessionKey: 'k', inputs: [{ name: 'x', datatype: 'UINT8', shape: [60_000], data: new Uint8Array(60_000) }] };
     for (const [group, target] of [
       [[large], mailbox()],

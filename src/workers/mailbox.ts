@@ -1,10 +1,10 @@
 /**
  * A worker's mailbox: one SharedArrayBuffer between the pool and one
  * inference worker, through which a group of batches and its replies cross
- * in the flat wire layout (wire.ts), with Atomics for the signals. On a core
- * the main thread shares, a MessagePort round trip cost about 25 µs of CPU
- * (cloning the message, waking each side's event loop, dispatching it as an
- * event); through the mailbox about 10 (docs/architecture.md).
+ * in the flat wire layout (wire.ts), so that nothing is cloned. On a core the
+ * main thread shares, a MessagePort round trip with a group as a message cost
+ * 20-29 µs of CPU (cloning it, waking the worker's event loop, dispatching it
+ * as an event); through the mailbox 8 (docs/architecture.md).
  *
  * The pool has at most one thing outstanding per worker, so one state word
  * says whose turn it is:
@@ -15,12 +15,18 @@
  *   that cannot lie flat); the worker takes it with receiveMessageOnPort.
  * - REPLY: the worker wrote the group's replies into `reply`.
  *
- * The worker blocks (Atomics.wait) while the state is IDLE or REPLY; the pool
- * waits without blocking (Atomics.waitAsync) while it is REQUEST. The worker
- * also adds up the time it spends working, since its event loop, blocked in
- * Atomics.wait, no longer tells busy from idle.
+ * The worker blocks (Atomics.wait) while the state is IDLE or REPLY, and the
+ * pool wakes it (Atomics.notify) with REQUEST or PORT. The worker tells the
+ * pool of a REPLY with a message of one number on the port (REPLY_IN_MAILBOX):
+ * as cheap as Atomics.waitAsync, and Node 20's waitAsync was seen to lose a
+ * wake-up under load, leaving a reply unread. The worker also adds up the
+ * time it spends working, since its event loop, blocked in Atomics.wait, no
+ * longer tells busy from idle.
  */
 export const MailboxState = { IDLE: 0, REQUEST: 1, PORT: 2, REPLY: 3 } as const;
+
+/** What the worker posts once the replies are in the mailbox. */
+export const REPLY_IN_MAILBOX = 0;
 
 /** Bytes for a group's request, and for its replies: a group that needs more crosses as a message. */
 export const MAILBOX_REQUEST_BYTES = 256 * 1024;
@@ -48,7 +54,12 @@ export class Mailbox {
     return Atomics.load(this.state, STATE_INDEX);
   }
 
-  /** Sets the state and wakes the other side if it waits. */
+  /** Sets the state without waking anyone: for states the other side does not wait for. */
+  set(state: number): void {
+    Atomics.store(this.state, STATE_INDEX, state);
+  }
+
+  /** The pool: sets REQUEST or PORT and wakes the worker. */
   signal(state: number): void {
     Atomics.store(this.state, STATE_INDEX, state);
     Atomics.notify(this.state, STATE_INDEX);
@@ -61,11 +72,6 @@ export class Mailbox {
       if (state === MailboxState.REQUEST || state === MailboxState.PORT) return state;
       Atomics.wait(this.state, STATE_INDEX, state);
     }
-  }
-
-  /** The pool: settles once the state has left REQUEST (the worker replied, here or on the port). */
-  awaitReply(): Promise<unknown> {
-    return Promise.resolve(Atomics.waitAsync(this.state, STATE_INDEX, MailboxState.REQUEST).value);
   }
 
   /** The worker: adds time spent working. */

@@ -24,7 +24,7 @@ import type { RunResult } from '../native/addon.js';
 import { isDataType } from '../tensors/datatypes.js';
 import type { Job } from './jobs.js';
 import type { Cancellation, RunReply, RunTask } from './task.js';
-import { Mailbox, MailboxState } from './mailbox.js';
+import { Mailbox, MailboxState, REPLY_IN_MAILBOX } from './mailbox.js';
 import { decodeReplies, encodeTasks, encodeTasksInto, readFlatMessage } from './wire.js';
 import type { JobMessage, WorkerData, WorkerMessage } from './worker.js';
 
@@ -152,6 +152,10 @@ export class WorkerPool {
   }
 
   private onMessage(slot: Slot, message: WorkerMessage): void {
+    if (message === REPLY_IN_MAILBOX) {
+      this.onMailboxReply(slot);
+      return;
+    }
     if (!('kind' in message)) {
       const group = slot.group ?? [];
       slot.group = null;
@@ -232,7 +236,6 @@ export class WorkerPool {
     if (mailbox.current === MailboxState.IDLE && layFlat(batches, mailbox)) {
       slot.group = batches;
       mailbox.signal(MailboxState.REQUEST);
-      void mailbox.awaitReply().then(() => this.onMailboxReply(slot, mailbox));
       return;
     }
     const group = encodable(batches);
@@ -242,11 +245,12 @@ export class WorkerPool {
     mailbox.signal(MailboxState.PORT);
   }
 
-  /** The worker has left REQUEST: replies in the mailbox are read here; others arrive on the port. */
-  private onMailboxReply(slot: Slot, mailbox: Mailbox): void {
-    if (slot.mailbox !== mailbox || mailbox.current !== MailboxState.REPLY) return;
+  /** The worker wrote the group's replies into the mailbox. */
+  private onMailboxReply(slot: Slot): void {
+    const mailbox = slot.mailbox;
+    if (mailbox?.current !== MailboxState.REPLY) return;
     const replies = decodeReplies(readFlatMessage(mailbox.reply));
-    mailbox.signal(MailboxState.IDLE);
+    mailbox.set(MailboxState.IDLE); // the worker waits for a request, not for this
     const group = slot.group ?? [];
     slot.group = null;
     replies.forEach((reply, i) => settle(group[i] as PendingBatch, reply));

@@ -28,6 +28,12 @@ import type { BatchInput, RunReply, RunTask } from './task.js';
 export const PACKED_TENSOR_LIMIT = 64 * 1024;
 
 const FLAT_PREAMBLE_BYTES = 16;
+/**
+ * Laid flat, parts in shared memory up to this size are copied in like any
+ * other: a group without large parts then crosses in the mailbox. (Shared
+ * parts are bodies of 4 KiB and more, read-body.ts; or callers' own.)
+ */
+const FLAT_SHARED_COPY_LIMIT = 4 * 1024;
 const alignTo8 = (offset: number) => Math.ceil(offset / 8) * 8;
 
 export interface WireMessage {
@@ -42,6 +48,9 @@ const PACKED = 0;
 const LARGE = 1;
 
 class WireWriter {
+  /** `flat`: the message is for the flat layout, which copies small shared parts too. */
+  constructor(private readonly flat = false) {}
+
   private readonly strings: string[] = [];
   private readonly stringIndex = new Map<string, number>();
   private readonly header: number[] = [];
@@ -86,7 +95,8 @@ class WireWriter {
 
   /** Writes one part; true when it went into the packed buffer. */
   private part(data: TypedArray, copy: boolean, align: boolean): boolean {
-    if (data.buffer instanceof SharedArrayBuffer || !copy) {
+    const shared = data.buffer instanceof SharedArrayBuffer && !(this.flat && data.byteLength <= FLAT_SHARED_COPY_LIMIT);
+    if (shared || !copy) {
       this.header.push(LARGE, this.large.length, data.byteLength);
       this.large.push(data);
       return false;
@@ -195,8 +205,8 @@ export function transfersOf(message: WireMessage): ArrayBuffer[] {
   return transfers;
 }
 
-function writeTasks(tasks: readonly RunTask[]): WireWriter {
-  const writer = new WireWriter();
+function writeTasks(tasks: readonly RunTask[], flat = false): WireWriter {
+  const writer = new WireWriter(flat);
   writer.number(tasks.length);
   for (const task of tasks) {
     writer.string(task.sessionKey);
@@ -214,7 +224,7 @@ export function encodeTasks(tasks: readonly RunTask[]): { message: WireMessage; 
 
 /** Writes `tasks` into `target` in the flat layout; false when they do not fit it or hold a tensor that must cross on its own. */
 export function encodeTasksInto(tasks: readonly RunTask[], target: Uint8Array): boolean {
-  return writeTasks(tasks).finishInto(target);
+  return writeTasks(tasks, true).finishInto(target);
 }
 
 /**

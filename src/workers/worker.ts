@@ -15,11 +15,12 @@ import { type MessagePort, receiveMessageOnPort, workerData } from 'node:worker_
 import { toWeirError } from '../errors.js';
 import { nativeAddon } from '../native/addon.js';
 import { runJobHere } from './jobs.js';
-import { Mailbox, MailboxState } from './mailbox.js';
+import { Mailbox, MailboxState, REPLY_IN_MAILBOX } from './mailbox.js';
 import { PACKED_TENSOR_LIMIT, type WireMessage, transfersOf } from './wire.js';
 
 /** What a worker posts to the pool: a group's replies go as the bare wire message, the rest say their kind. */
 export type WorkerMessage =
+  | typeof REPLY_IN_MAILBOX
   | WireMessage
   | { kind: 'ready' }
   | { kind: 'failed'; code: string; message: string }
@@ -55,7 +56,7 @@ async function serve(): Promise<void> {
       runFlatGroup();
     } else {
       // Idle again before answering: the pool sends the next thing only once it has the answer.
-      mailbox.signal(MailboxState.IDLE);
+      mailbox.set(MailboxState.IDLE);
       const received = receiveMessageOnPort(port) as { message: WireMessage | JobMessage } | undefined;
       if (received) await runMessage(received.message);
     }
@@ -72,12 +73,13 @@ function runFlatGroup(): void {
     return;
   }
   if (outcome === true) {
-    mailbox.signal(MailboxState.REPLY);
+    mailbox.set(MailboxState.REPLY);
+    port.postMessage(REPLY_IN_MAILBOX satisfies WorkerMessage);
     return;
   }
   // The replies did not fit the mailbox: they go as a message. The state turns
   // IDLE first, so that it never overwrites a request sent once they arrived.
-  mailbox.signal(MailboxState.IDLE);
+  mailbox.set(MailboxState.IDLE);
   port.postMessage(outcome satisfies WorkerMessage, transfersOf(outcome));
 }
 
@@ -97,7 +99,7 @@ function runMessage(message: WireMessage | JobMessage): Promise<void> | undefine
 /** A group the addon could not read fails as a whole. */
 function fail(error: unknown): void {
   const { code, message } = toWeirError(error);
-  if (mailbox.current === MailboxState.REQUEST) mailbox.signal(MailboxState.IDLE);
+  if (mailbox.current === MailboxState.REQUEST) mailbox.set(MailboxState.IDLE);
   port.postMessage({ kind: 'failed', code, message } satisfies WorkerMessage);
 }
 
