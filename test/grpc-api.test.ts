@@ -21,6 +21,7 @@ import { identityModel, randomFloats } from '../scripts/onnx-builder.mjs';
 import { GrpcClient, type Json, expectStatus, grpcFailure, inferenceMethod, rawBytes, rawNumbers, rawOutput, rawRequest, stopServing } from './helpers/grpc.js';
 import { type Listening, call, listen, metricValue, postJson } from './helpers/http.js';
 import { heavyRowModel, runningBatchesOf, versionOne } from './helpers/http-models.js';
+import { recordingObserver } from './helpers/observer.js';
 import { EXAMPLE_REPOSITORY, makeRepository, removeRepository } from './helpers/repository.js';
 
 const PACKAGE = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -420,13 +421,8 @@ describe('a slow model (one batch at a time): deadlines, cancellation, answers o
   let core: InferenceCore;
   let grpcServer: GrpcServer;
   let client: GrpcClient;
-  const failures: Array<[string, string | null]> = [];
-  const batches: string[] = [];
-  const observer: CoreObserver = {
-    requestFinished: (model, _version, _seconds, failure) => void failures.push([model, failure]),
-    batchRan: (model) => void batches.push(model),
-    jobRan: () => {},
-  };
+  const observer = recordingObserver();
+  const { failures, batches } = observer;
 
   beforeAll(async () => {
     repository = await makeRepository({

@@ -9,11 +9,11 @@ import http from 'node:http';
 
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
-import type { CoreObserver } from '../dist/core/core.js';
 import { InferenceCore } from '../dist/index.js';
 import { buildModel, identityModel, node, valueInfo } from '../scripts/onnx-builder.mjs';
 import { type Listening, RawClient, binaryBody, listen, postHead, postJson } from './helpers/http.js';
 import { heavyRequest, heavyRowModel, runningBatchesOf, versionOne } from './helpers/http-models.js';
+import { recordingObserver } from './helpers/observer.js';
 import { makeRepository, removeRepository } from './helpers/repository.js';
 
 const MIB = 1024 * 1024;
@@ -26,14 +26,8 @@ let core: InferenceCore;
 let big: Listening;
 /** maxBodyBytes 64 KiB, bodyTimeoutMs 300. */
 let strict: Listening;
-/** What the core reports: each request's failure code (null: answered), and each batch's model. */
-const failures: Array<[string, string | null]> = [];
-const batches: string[] = [];
-const observer: CoreObserver = {
-  requestFinished: (model, _version, _seconds, failure) => void failures.push([model, failure]),
-  batchRan: (model) => void batches.push(model),
-  jobRan: () => {},
-};
+const observer = recordingObserver();
+const { failures, batches } = observer;
 
 beforeAll(async () => {
   repository = await makeRepository({
