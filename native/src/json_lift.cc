@@ -84,15 +84,34 @@ class Scanner {
     return false;
   }
 
+  // Steps past a container's opener; true when it closes at once (`{}`, `[]`).
+  bool OpensEmpty(char closer) {
+    ++pos_;
+    SkipSpace();
+    if (At() != closer) return false;
+    ++pos_;
+    return true;
+  }
+
+  enum class Next { kMore, kClosed, kInvalid };
+
+  // After a member or an element: a comma (more follow) or the container's closer.
+  Next AfterItem(char closer) {
+    SkipSpace();
+    if (At() == ',') {
+      ++pos_;
+      SkipSpace();
+      return Next::kMore;
+    }
+    if (At() != closer) return Next::kInvalid;
+    ++pos_;
+    return Next::kClosed;
+  }
+
   // `index`: this object's position in `inputs`, for an input.
   bool Object(int depth, Where where, int index) {
     if (depth >= kMaxDepth) return false;
-    ++pos_;
-    SkipSpace();
-    if (At() == '}') {
-      ++pos_;
-      return true;
-    }
+    if (OpensEmpty('}')) return true;
     bool seen_key = false;
     while (true) {
       if (At() != '"') return false;
@@ -120,26 +139,14 @@ class Scanner {
       } else if (!Value(depth + 1, Where::kOther, -1)) {
         return false;
       }
-      SkipSpace();
-      if (At() == ',') {
-        ++pos_;
-        SkipSpace();
-        continue;
-      }
-      if (At() != '}') return false;
-      ++pos_;
-      return true;
+      const Next next = AfterItem('}');
+      if (next != Next::kMore) return next == Next::kClosed;
     }
   }
 
   bool Array(int depth, Where where) {
     if (depth >= kMaxDepth) return false;
-    ++pos_;
-    SkipSpace();
-    if (At() == ']') {
-      ++pos_;
-      return true;
-    }
+    if (OpensEmpty(']')) return true;
     for (int index = 0;; ++index) {
       if (where == Where::kInputs) {
         out_.spans.push_back(-1);
@@ -148,15 +155,8 @@ class Scanner {
       bool ok = where == Where::kInputs && At() == '{' ? Object(depth + 1, Where::kInput, index)
                                                        : Value(depth + 1, Where::kOther, -1);
       if (!ok) return false;
-      SkipSpace();
-      if (At() == ',') {
-        ++pos_;
-        SkipSpace();
-        continue;
-      }
-      if (At() != ']') return false;
-      ++pos_;
-      return true;
+      const Next next = AfterItem(']');
+      if (next != Next::kMore) return next == Next::kClosed;
     }
   }
 
@@ -191,12 +191,7 @@ class Scanner {
 
   Lift NumberArray(int depth) {
     if (depth >= kMaxDepth) return Lift::kNotNumbers;
-    ++pos_;
-    SkipSpace();
-    if (At() == ']') {
-      ++pos_;
-      return Lift::kLifted;
-    }
+    if (OpensEmpty(']')) return Lift::kLifted;
     while (true) {
       if (At() == '[') {
         Lift inner = NumberArray(depth + 1);
@@ -208,15 +203,9 @@ class Scanner {
       } else {
         return Lift::kNotNumbers;
       }
-      SkipSpace();
-      if (At() == ',') {
-        ++pos_;
-        SkipSpace();
-        continue;
-      }
-      if (At() != ']') return Lift::kInvalid;
-      ++pos_;
-      return Lift::kLifted;
+      const Next next = AfterItem(']');
+      if (next == Next::kMore) continue;
+      return next == Next::kClosed ? Lift::kLifted : Lift::kInvalid;
     }
   }
 

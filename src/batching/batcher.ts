@@ -361,7 +361,7 @@ export class Batcher {
   }
 }
 
-export function cancelledError(): WeirError {
+function cancelledError(): WeirError {
   return new WeirError('WEIR_REQUEST_CANCELLED', 'the client went away while the request waited in the queue; it was not run');
 }
 

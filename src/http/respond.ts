@@ -52,6 +52,8 @@ export class EncodedHeaders {
 }
 
 export const JSON_HEADERS = new EncodedHeaders({ 'Content-Type': 'application/json' });
+/** For a refusal the client may retry (a full queue, a server stopping). */
+const RETRY_JSON_HEADERS = new EncodedHeaders({ 'Content-Type': 'application/json', 'Retry-After': '1' });
 
 /**
  * Sends a response once. A body in parts (a JSON header and binary tensors,
@@ -108,6 +110,5 @@ export function sendJson(ex: Exchange, status: number, value: unknown): void {
 export function sendError(ex: Exchange, error: unknown, closeConnection = false): void {
   const { code, message } = toWeirError(error);
   const retry = code === 'WEIR_QUEUE_FULL' || code === 'WEIR_SERVER_STOPPING';
-  const headers = retry ? { 'Content-Type': 'application/json', 'Retry-After': '1' } : JSON_HEADERS;
-  send(ex, ERRORS[code].http, JSON.stringify({ error: message }), headers, closeConnection);
+  send(ex, ERRORS[code].http, JSON.stringify({ error: message }), retry ? RETRY_JSON_HEADERS : JSON_HEADERS, closeConnection);
 }

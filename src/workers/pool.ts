@@ -139,7 +139,7 @@ export class WorkerPool {
   private start(slot: Slot): void {
     // A channel of its own per worker: a MessagePort costs less per message than Worker#postMessage.
     const { port1, port2 } = new MessageChannel();
-    // A new mailbox per worker: a reply the old one was waiting for never comes.
+    // A new mailbox per worker: one that died may have left its state mid-exchange.
     const mailbox = new Mailbox();
     const worker = new Worker(WORKER_FILE, { workerData: { port: port2, mailbox: mailbox.buffer } satisfies WorkerData, transferList: [port2] });
     slot.worker = worker;
