@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { decodeInferRequest } from '../dist/http/v2-codec.js';
+import { decodeV2Json } from '../dist/http/v2-jobs.js';
 import { parseV2Json } from '../dist/http/v2-json.js';
 import { fromJsonData, fromJsonNumbers } from '../dist/tensors/json-data.js';
 import { DATATYPES } from '../dist/tensors/datatypes.js';
@@ -138,6 +139,30 @@ describe('lifting the numbers of inputs[i].data', () => {
     expect(Object.isFrozen(parseV2Json(bytes(text)).json)).toBe(true);
     (first.inputs[0]?.shape as number[]).push(99);
     expect(decodeInferRequest(bytes(text), undefined, 'm').request.inputs[0]?.shape).toEqual([1]);
+  });
+
+  it('checks a repeated skeleton once, yet decodes every body of it to its own values, id and outputs', () => {
+    const text = (id: string, data: string) => body(data, `,"id":"${id}","outputs":[{"name":"y","parameters":{"binary_data":true}}]`);
+    const first = decodeInferRequest(bytes(text('a', '[1]')), undefined, 'm');
+    const again = decodeInferRequest(bytes(text('a', '[2]')), undefined, 'm');
+    const other = decodeInferRequest(bytes(text('b', '[3]')), undefined, 'm', '2');
+    expect([first, again, other].map(({ request }) => [request.id, request.version, request.outputs, Array.from(request.inputs[0]?.data as Float64Array)])).toEqual([
+      ['a', undefined, ['y'], [1]],
+      ['a', undefined, ['y'], [2]],
+      ['b', '2', ['y'], [3]],
+    ]);
+    expect(again.binaryOutputs).toEqual(new Set(['y']));
+  });
+
+  it('hands a worker-decoded request its tensors in buffers of their own, so moving them takes nothing from the next', () => {
+    const small = (n: number) => `{"name":"s${n}","datatype":"FP32","shape":[2],"data":[${n},${n + 1}]}`;
+    const decodeAndMove = (n: number) => {
+      const { output, transfer } = decodeV2Json({ body: bytes(`{"inputs":[${small(n)},${small(n + 10)}]}`), model: 'm' });
+      for (const tensor of output.request.inputs) expect(tensor.data.byteLength).toBe(tensor.data.buffer.byteLength);
+      return structuredClone(output, { transfer }).request.inputs.map((tensor) => Array.from(tensor.data as Float32Array));
+    };
+    expect(decodeAndMove(1)).toEqual([[1, 2], [11, 12]]);
+    expect(decodeAndMove(2)).toEqual([[2, 3], [12, 13]]);
   });
 });
 

@@ -53,6 +53,8 @@ export interface BatchRequest {
   outputs?: string[];
   /** performance.now() after which the request is refused instead of run. */
   deadline: number;
+  /** performance.now() when the request arrived, if the caller has it already; else when it is queued. */
+  arrivedAt?: number;
   cancellation?: Cancellation;
 }
 
@@ -117,7 +119,7 @@ export class Batcher {
     return new Promise((resolve, reject) => {
       const rows = this.policy.maxBatchSize > 0 ? ((request.inputs[0]?.shape[0] as number | undefined) ?? 0) : 0;
       const { inputs, outputs, deadline, cancellation } = request;
-      const queued: Queued = { inputs, outputs, deadline, cancellation, rows, enqueuedAt: performance.now(), resolve, reject };
+      const queued: Queued = { inputs, outputs, deadline, cancellation, rows, enqueuedAt: request.arrivedAt ?? performance.now(), resolve, reject };
       const key = this.compatibilityKey(request);
       const queue = this.queues.get(key);
       if (queue) queue.push(queued);

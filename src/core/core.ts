@@ -150,7 +150,13 @@ export class InferenceCore {
       version = String(served.version);
       const outputs = validateRequest(served, request.inputs, request.outputs);
       const timeoutMs = Math.min(request.timeoutMs ?? Number.POSITIVE_INFINITY, this.requestTimeoutMs);
-      const result = await served.batcher.submit({ inputs: request.inputs, outputs, deadline: started + timeoutMs, cancellation: request.cancellation });
+      const result = await served.batcher.submit({
+        inputs: request.inputs,
+        outputs,
+        deadline: started + timeoutMs,
+        arrivedAt: started,
+        cancellation: request.cancellation,
+      });
       const response: InferResponse = { model_name: served.model, model_version: version, outputs: result.outputs, computeNs: result.runNs };
       if (request.id !== undefined) response.id = request.id;
       this.observer?.requestFinished(served.model, version, (performance.now() - started) / 1000, null);

@@ -14,7 +14,9 @@ import type { HttpRequest, HttpResponse } from './uws.js';
 import { type DecodedRequest, decodeInferRequest, encodeInferResponse } from './v2-codec.js';
 import { DECODE_V2_JSON, ENCODE_V2_RESPONSE, LARGE_JSON_BYTES } from './v2-jobs.js';
 
-const HEADER_LENGTH = 'inference-header-content-length';
+/** Header names as bytes: uWS converts a string argument to UTF-8 on every call. */
+const HEADER_LENGTH = Buffer.from('inference-header-content-length');
+const CONTENT_LENGTH = Buffer.from('content-length');
 
 /** Binary bodies from this size go to shared memory; copying smaller ones costs less than sharing them. */
 const SHARED_BODY_BYTES = 4096;
@@ -34,7 +36,7 @@ export function inferRoute(core: InferenceCore, bodies: BodyReader, target: Infe
       const alignAt = Number.isSafeInteger(declared) ? (declared as number) : 0;
       // A JSON-only body is parsed at once, so it may be borrowed; binary tensors are viewed in place, so not those.
       const borrow = declared === undefined;
-      const contentLength = req.getHeader('content-length');
+      const contentLength = req.getHeader(CONTENT_LENGTH);
       const shared = !borrow && Number(contentLength) >= SHARED_BODY_BYTES;
       bodies.read(ex, contentLength, (body, borrowed) => decode(ex, model, version, body, borrowed, declared), { alignAt, borrow, shared });
     } catch (error) {
@@ -75,19 +77,20 @@ export function inferRoute(core: InferenceCore, bodies: BodyReader, target: Infe
       return;
     }
     request.cancellation = ex;
-    core
-      .infer(request)
-      .then(
-        (response) => {
-          if (body) bodies.release(body);
+    core.infer(request).then(
+      (response) => {
+        if (body) bodies.release(body);
+        try {
           respond(ex, response, binaryOutputs);
-        },
-        (error: unknown) => {
-          if (body) bodies.release(body);
-          throw error;
-        },
-      )
-      .catch((error: unknown) => sendError(ex, error)); // an encoding failure too: every request gets an answer
+        } catch (error) {
+          sendError(ex, error); // an encoding failure too: every request gets an answer
+        }
+      },
+      (error: unknown) => {
+        if (body) bodies.release(body);
+        sendError(ex, error);
+      },
+    );
   }
 
   /** Encodes the response; large JSON outputs are encoded in a worker. */

@@ -16,7 +16,10 @@
  * `release` once its request is answered.
  *
  * Slow bodies are found by one sweep per reader rather than a timer per
- * request: a request costs two set operations instead of a timer.
+ * request: a request costs two set operations instead of a timer. A body is
+ * timed from the first sweep that sees it, so one read within a sweep's
+ * interval (as nearly all are) never reads the clock; a slow one is refused
+ * between one and two intervals past its time limit.
  */
 import { WeirError } from '../errors.js';
 import { nativeAddon } from '../native/addon.js';
@@ -42,7 +45,8 @@ export type OnBody = (body: Uint8Array, borrowed: boolean) => void;
 
 interface Reading {
   ex: Exchange;
-  startedAt: number;
+  /** When a sweep first saw the body arriving; NaN before that. */
+  seenAt: number;
   received: number;
   /** Forgets the body: the request failed or went away before it was read. */
   dropped: () => void;
@@ -79,7 +83,7 @@ export class BodyReader {
       if (into) this.release(into);
       into = null;
     };
-    const state: Reading = { ex, startedAt: performance.now(), received: 0, dropped };
+    const state: Reading = { ex, seenAt: Number.NaN, received: 0, dropped };
     this.watch(state);
     const finish = (body: Uint8Array, borrowed: boolean) => {
       // The body is the caller's now: nothing here may give it back, even if onBody throws.
@@ -132,7 +136,7 @@ export class BodyReader {
   private watch(state: Reading): void {
     this.reading.add(state);
     if (this.sweeper) return;
-    const every = Math.min(1000, Math.max(10, this.limits.bodyTimeoutMs / 4));
+    const every = Math.min(1000, Math.max(10, this.limits.bodyTimeoutMs / 8));
     this.sweeper = setInterval(() => this.sweep(), every);
     this.sweeper.unref();
   }
@@ -147,7 +151,8 @@ export class BodyReader {
     const { bodyTimeoutMs } = this.limits;
     const now = performance.now();
     for (const state of this.reading) {
-      if (now - state.startedAt < bodyTimeoutMs) continue;
+      if (Number.isNaN(state.seenAt)) state.seenAt = now;
+      if (now - state.seenAt < bodyTimeoutMs) continue;
       this.fail(state, new WeirError('WEIR_BODY_TIMEOUT', `the body did not arrive within ${bodyTimeoutMs} ms (${state.received} bytes received)`));
     }
   }

@@ -15,7 +15,7 @@ import { type ParsedBody, parseV2Json } from './v2-json.js';
 export interface DecodedRequest {
   request: InferRequest;
   /** Outputs to send as binary; `all` when the request asked for every output so. */
-  binaryOutputs: Set<string> | 'all';
+  binaryOutputs: ReadonlySet<string> | 'all';
 }
 
 export interface EncodedResponse {
@@ -43,6 +43,33 @@ function parseJson(bytes: Uint8Array): ParsedBody {
   }
 }
 
+/** What a body's JSON says, checked: everything but the tensors' data. */
+interface RequestHeader {
+  inputs: InputHeader[];
+  outputs?: readonly string[];
+  binaryOutputs: ReadonlySet<string> | 'all';
+  id?: string;
+  timeoutMs?: number;
+}
+
+interface InputHeader {
+  name: string;
+  datatype: DataType;
+  shape: readonly number[];
+  /** Bytes that follow the JSON (Triton's binary extension); undefined: the data is JSON. */
+  binarySize: number | undefined;
+  /** `inputs[i]`, to name it in errors. */
+  field: string;
+  /** The raw `data` when it is JSON (used when the addon did not lift it). */
+  data: unknown;
+}
+
+/**
+ * Headers derived from cached skeletons (v2-json.ts): a client's requests
+ * mostly share one, so it is checked once, not per request.
+ */
+const sharedHeaders = new WeakMap<object, RequestHeader>();
+
 /** Decodes an infer body; `headerLength` is the Inference-Header-Content-Length header, if any. */
 export function decodeInferRequest(body: Uint8Array, headerLength: number | undefined, model: string, version?: string): DecodedRequest {
   if (headerLength !== undefined && !(Number.isInteger(headerLength) && headerLength >= 0 && headerLength <= body.byteLength)) {
@@ -50,12 +77,61 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
   }
   const jsonEnd = headerLength ?? body.byteLength;
   const parsed = parseJson(jsonEnd === body.byteLength ? body : body.subarray(0, jsonEnd));
-  const json = object(parsed.json, 'the request body');
+  let header = parsed.shared ? sharedHeaders.get(parsed.json as object) : undefined;
+  if (header === undefined) {
+    header = readHeader(parsed.json);
+    if (parsed.shared) sharedHeaders.set(parsed.json as object, header);
+  }
+
+  let offset = jsonEnd;
+  const inputs = header.inputs.map((input, i): Tensor => {
+    const { name, datatype, binarySize, field } = input;
+    // The shape is copied: a shared header serves every request that sends its skeleton.
+    const shape = input.shape.slice();
+    if (binarySize === undefined) return { name, datatype, shape, data: jsonData(input, parsed.liftedData(i)) };
+    if (offset + binarySize > body.byteLength) {
+      invalid(`${field}.parameters.binary_data_size: ${binarySize} bytes at offset ${offset - jsonEnd} run past the ${body.byteLength - jsonEnd} binary bytes sent`);
+    }
+    const data = binaryData(datatype, body, offset, binarySize);
+    offset += binarySize;
+    return { name, datatype, shape, data };
+  });
+  if (offset !== body.byteLength) {
+    invalid(`the binary_data_size of the inputs add up to ${offset - jsonEnd} bytes, but ${body.byteLength - jsonEnd} binary bytes were sent`);
+  }
+
+  const request: InferRequest = { model, inputs };
+  if (version !== undefined) request.version = version;
+  if (header.outputs) request.outputs = header.outputs as string[];
+  if (header.id !== undefined) request.id = header.id;
+  if (header.timeoutMs !== undefined) request.timeoutMs = header.timeoutMs;
+  return { request, binaryOutputs: header.binaryOutputs };
+}
+
+function jsonData({ datatype, field, data }: InputHeader, lifted: Float64Array | undefined): TypedArray {
+  if (lifted) return fromJsonNumbers(datatype, lifted, `${field}.data`);
+  if (data === undefined) invalid(`${field}.data: required unless parameters.binary_data_size is given`);
+  return fromJsonData(datatype, data, `${field}.data`);
+}
+
+/** `size` bytes of the body at `offset`: viewed in place when aligned (read-body.ts aligns the first one), else copied out. */
+function binaryData(datatype: DataType, body: Uint8Array, offset: number, size: number): TypedArray {
+  const array = DATATYPES[datatype].array;
+  const length = size / (DATATYPES[datatype].size || 1);
+  if (size === 0) return new array(0); // nothing to view: and the body's memory may be borrowed
+  if ((body.byteOffset + offset) % array.BYTES_PER_ELEMENT === 0) return new array(body.buffer as ArrayBuffer, body.byteOffset + offset, length);
+  // Uint8Array's slice copies (a Buffer's would be a view).
+  const bytes = Uint8Array.prototype.slice.call(body, offset, offset + size);
+  return new array(bytes.buffer, 0, length);
+}
+
+/** Checks the JSON of an infer body: every field but the tensors' data. */
+function readHeader(parsed: unknown): RequestHeader {
+  const json = object(parsed, 'the request body');
   if (!Array.isArray(json.inputs)) invalid('inputs: expected an array of tensors');
   const parameters = json.parameters === undefined ? {} : object(json.parameters, 'parameters');
 
-  let offset = jsonEnd;
-  const inputs = (json.inputs as unknown[]).map((raw, i): Tensor => {
+  const inputs = (json.inputs as unknown[]).map((raw, i): InputHeader => {
     const field = `inputs[${i}]`;
     const input = object(raw, field);
     if (typeof input.name !== 'string') invalid(`${field}.name: expected a string`);
@@ -66,69 +142,36 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
     const datatype = input.datatype as DataType;
     const inputParameters = input.parameters === undefined ? {} : object(input.parameters, `${field}.parameters`);
     const binarySize = inputParameters.binary_data_size;
-    let data: TypedArray;
     if (binarySize !== undefined) {
       if (!Number.isInteger(binarySize) || (binarySize as number) < 0) invalid(`${field}.parameters.binary_data_size: expected a byte count`);
-      const size = binarySize as number;
-      if (offset + size > body.byteLength) {
-        invalid(`${field}.parameters.binary_data_size: ${size} bytes at offset ${offset - jsonEnd} run past the ${body.byteLength - jsonEnd} binary bytes sent`);
-      }
       const elementSize = DATATYPES[datatype].size || 1;
-      if (size % elementSize !== 0) invalid(`${field}.parameters.binary_data_size: ${size} is not a multiple of ${datatype}'s ${elementSize} bytes`);
-      // Viewed in place when aligned (read-body.ts aligns the first one), else copied out.
-      const array = DATATYPES[datatype].array;
-      const start = body.byteOffset + offset;
-      if (size === 0) {
-        data = new array(0); // nothing to view: and the body's memory may be borrowed
-      } else if (start % array.BYTES_PER_ELEMENT === 0) {
-        data = new array(body.buffer as ArrayBuffer, start, size / elementSize);
-      } else {
-        // Uint8Array's slice copies (a Buffer's would be a view).
-        const bytes = Uint8Array.prototype.slice.call(body, offset, offset + size);
-        data = new array(bytes.buffer, 0, size / elementSize);
-      }
-      offset += size;
-    } else {
-      const numbers = parsed.liftedData(i);
-      if (numbers) {
-        data = fromJsonNumbers(datatype, numbers, `${field}.data`);
-      } else {
-        if (input.data === undefined) invalid(`${field}.data: required unless parameters.binary_data_size is given`);
-        data = fromJsonData(datatype, input.data, `${field}.data`);
+      if ((binarySize as number) % elementSize !== 0) {
+        invalid(`${field}.parameters.binary_data_size: ${binarySize} is not a multiple of ${datatype}'s ${elementSize} bytes`);
       }
     }
-    // The shape is copied: a cached skeleton (v2-json.ts) is shared by every request that sends it.
-    return { name: input.name as string, datatype, shape: [...(input.shape as number[])], data };
+    return { name: input.name as string, datatype, shape: input.shape as number[], binarySize: binarySize as number | undefined, field, data: input.data };
   });
-  if (offset !== body.byteLength) {
-    invalid(`the binary_data_size of the inputs add up to ${offset - jsonEnd} bytes, but ${body.byteLength - jsonEnd} binary bytes were sent`);
-  }
 
-  let outputs: string[] | undefined;
-  const binaryOutputs = new Set<string>();
+  const header: RequestHeader = { inputs, binaryOutputs: parameters.binary_data_output === true ? 'all' : new Set<string>() };
   if (json.outputs !== undefined) {
     if (!Array.isArray(json.outputs)) invalid('outputs: expected an array of { name }');
-    outputs = (json.outputs as unknown[]).map((raw, i) => {
+    header.outputs = (json.outputs as unknown[]).map((raw, i) => {
       const output = object(raw, `outputs[${i}]`);
       if (typeof output.name !== 'string') invalid(`outputs[${i}].name: expected a string`);
       const outputParameters = output.parameters === undefined ? {} : object(output.parameters, `outputs[${i}].parameters`);
-      if (outputParameters.binary_data === true) binaryOutputs.add(output.name as string);
+      if (outputParameters.binary_data === true && header.binaryOutputs !== 'all') (header.binaryOutputs as Set<string>).add(output.name as string);
       return output.name as string;
     });
   }
-
-  const request: InferRequest = { model, inputs };
-  if (version !== undefined) request.version = version;
-  if (outputs) request.outputs = outputs;
   if (json.id !== undefined) {
     if (typeof json.id !== 'string') invalid('id: expected a string');
-    request.id = json.id as string;
+    header.id = json.id as string;
   }
   if (parameters.timeout !== undefined) {
     if (!Number.isInteger(parameters.timeout) || (parameters.timeout as number) <= 0) invalid('parameters.timeout: expected microseconds, a positive integer');
-    request.timeoutMs = (parameters.timeout as number) / 1000;
+    header.timeoutMs = (parameters.timeout as number) / 1000;
   }
-  return { request, binaryOutputs: parameters.binary_data_output === true ? 'all' : binaryOutputs };
+  return header;
 }
 
 /** Model, version and output names as JSON strings, kept: the same few recur in every response. */
@@ -149,7 +192,7 @@ function quoted(name: string): string {
  * stringify), and the outputs asked for as binary, which follow the JSON in
  * the body (Inference-Header-Content-Length gives the JSON's length).
  */
-export function encodeInferResponse(response: InferResponse, binaryOutputs: Set<string> | 'all'): EncodedResponse {
+export function encodeInferResponse(response: InferResponse, binaryOutputs: ReadonlySet<string> | 'all'): EncodedResponse {
   const binary: TypedArray[] = [];
   let json = `{"model_name":${quoted(response.model_name)},"model_version":${quoted(response.model_version)}`;
   if (response.id !== undefined) json += `,"id":${JSON.stringify(response.id)}`;

@@ -19,7 +19,7 @@ interface DecodeInput {
 
 interface EncodeInput {
   response: InferResponse;
-  binaryOutputs: Set<string> | 'all';
+  binaryOutputs: ReadonlySet<string> | 'all';
 }
 
 export interface EncodedBody {
@@ -30,6 +30,10 @@ export interface EncodedBody {
 /** A V2 JSON infer body (no binary part) → the request, its tensors in buffers of their own. */
 export function decodeV2Json(input: DecodeInput): JobResult<DecodedRequest> {
   const decoded = decodeInferRequest(input.body, undefined, input.model, input.version);
+  // Small tensors are views into a slab (small-arrays.ts): moving that would take it from under the next decode.
+  for (const tensor of decoded.request.inputs) {
+    if (tensor.data.byteLength !== tensor.data.buffer.byteLength) tensor.data = tensor.data.slice();
+  }
   return { output: decoded, transfer: buffersOf(decoded.request.inputs.map((tensor) => tensor.data)) };
 }
 

@@ -26,10 +26,15 @@ const skeletons = new Map<string, unknown>();
 
 export class ParsedBody {
   constructor(
-    /** The body as JSON.parse gives it, except that lifted `data` arrays read 0. Frozen when cached. */
+    /** The body as JSON.parse gives it, except that lifted `data` arrays read 0. */
     readonly json: unknown,
     /** [inputs, start0, end0, ...]; then the numbers (json_lift.h). */
     private readonly lifted: Float64Array | null,
+    /**
+     * `json` is a cached skeleton, frozen and shared by every body that sends
+     * it: what a caller derives from it alone may be cached along with it.
+     */
+    readonly shared = false,
   ) {}
 
   /**
@@ -49,19 +54,18 @@ export function parseV2Json(bytes: Uint8Array): ParsedBody {
   const result = nativeAddon().liftJsonData(bytes, scratch);
   if (result === null) return new ParsedBody(JSON.parse(utf8(bytes)), null);
   const [skeleton, lifted] = typeof result === 'string' ? [result, scratch] : result;
-  let json = skeletons.get(skeleton);
-  if (json === undefined) {
-    try {
-      json = JSON.parse(skeleton);
-    } catch {
-      return new ParsedBody(JSON.parse(utf8(bytes)), null); // throws, describing the body as sent
-    }
-    if (skeleton.length <= CACHED_SKELETON_CHARS) {
-      if (skeletons.size >= CACHED_SKELETONS) skeletons.clear();
-      skeletons.set(skeleton, deepFreeze(json));
-    }
+  const cached = skeletons.get(skeleton);
+  if (cached !== undefined) return new ParsedBody(cached, lifted, true);
+  let json: unknown;
+  try {
+    json = JSON.parse(skeleton);
+  } catch {
+    return new ParsedBody(JSON.parse(utf8(bytes)), null); // throws, describing the body as sent
   }
-  return new ParsedBody(json, lifted);
+  if (skeleton.length > CACHED_SKELETON_CHARS) return new ParsedBody(json, lifted);
+  if (skeletons.size >= CACHED_SKELETONS) skeletons.clear();
+  skeletons.set(skeleton, deepFreeze(json));
+  return new ParsedBody(json, lifted, true);
 }
 
 function utf8(bytes: Uint8Array): string {

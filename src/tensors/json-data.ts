@@ -5,6 +5,7 @@
  */
 import { WeirError } from '../errors.js';
 import { DATATYPES, type DataType, type TypedArray, decodeBytesTensor, encodeBytesTensor } from './datatypes.js';
+import { smallArray } from './small-arrays.js';
 
 const float32 = new Float32Array(1);
 const bits32 = new Uint32Array(float32.buffer);
@@ -106,7 +107,8 @@ export function fromJsonData(datatype: DataType, data: unknown, field: string): 
 /**
  * `data` that arrived as numbers parsed already (src/http/v2-json.ts), flat,
  * as the TypedArray of its datatype: the same values and errors as
- * `fromJsonData` on the same numbers. Always a copy.
+ * `fromJsonData` on the same numbers. Always a copy (a small one into a
+ * shared slab, small-arrays.ts).
  */
 export function fromJsonNumbers(datatype: DataType, numbers: Float64Array, field: string): TypedArray {
   switch (datatype) {
@@ -119,7 +121,7 @@ export function fromJsonNumbers(datatype: DataType, numbers: Float64Array, field
       return fromJsonData(datatype, Array.from(numbers), field);
     default: {
       // Each element converts as an assignment would (ToInt32, rounding to float, ...).
-      const array = new DATATYPES[datatype].array(numbers.length);
+      const array = smallArray(DATATYPES[datatype].array, numbers.length) as Float64Array;
       array.set(numbers);
       return array;
     }
