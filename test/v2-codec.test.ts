@@ -111,4 +111,24 @@ describe('JSON outputs', () => {
     ).json;
     expect(raw).toContain(`"data":[${2n ** 62n + 1n}]`);
   });
+
+  it('writes every float as String() writes it (the addon lays out the shortest digits as JavaScript does)', () => {
+    const bits = new Uint32Array(2);
+    const doubles = new Float64Array(bits.buffer);
+    const randomDouble = () => {
+      do {
+        bits[0] = Math.random() * 2 ** 32;
+        bits[1] = Math.random() * 2 ** 32;
+      } while (!Number.isFinite(doubles[0]));
+      return doubles[0] as number;
+    };
+    const edges = [0, -0, 1, -1, 0.1, 1e21, 1e20, 123456789012345680000, 9.999999999999999e20, 1e22, 1e-6, 1e-7, 1.5e-7, 0.000001234, 5e-324, Number.MAX_VALUE, 2 ** 53 + 2, -1e-300, 123.456, 100];
+    const scaled = Array.from({ length: 20_000 }, () => (Math.random() - 0.5) * 10 ** Math.floor(Math.random() * 60 - 30));
+    const cases = [...edges, ...scaled, ...Array.from({ length: 20_000 }, randomDouble)];
+    for (const data of [Float64Array.from(cases), Float32Array.from(cases.filter((v) => Number.isFinite(Math.fround(v))))]) {
+      const datatype = data instanceof Float32Array ? 'FP32' : 'FP64';
+      const { json } = encodeInferResponse({ model_name: 'm', model_version: '1', computeNs: 0, outputs: [{ name: 'y', datatype, shape: [data.length], data }] }, new Set());
+      expect(json).toContain(`"data":[${Array.from(data, String).join(',')}]`);
+    }
+  });
 });

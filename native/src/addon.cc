@@ -8,6 +8,7 @@
 
 #include "batch_group.h"
 #include "errors.h"
+#include "json_format.h"
 #include "json_lift.h"
 #include "ort_runtime.h"
 #include "session_registry.h"
@@ -145,6 +146,7 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
                              InstanceMethod("liveSessionCount", &WeirAddon::LiveSessionCount),
                              InstanceMethod("copyBytes", &WeirAddon::CopyBytes),
                              InstanceMethod("liftJsonData", &WeirAddon::LiftJsonData),
+                             InstanceMethod("jsonNumbers", &WeirAddon::JsonNumbers),
                          });
   }
 
@@ -310,9 +312,31 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
     });
   }
 
+  // jsonNumbers(data: TypedArray): `data` as a JSON array, its numbers written
+  // as String(value) writes them (json_format.h); null when one is NaN or
+  // infinite, which JSON cannot hold.
+  Napi::Value JsonNumbers(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return Guarded(env, [&]() -> Napi::Value {
+      // One napi_get_typedarray_info call: node-addon-api's accessors would make three.
+      napi_typedarray_type type;
+      size_t length;
+      void* data;
+      if (info.Length() < 1 || napi_get_typedarray_info(env, info[0], &type, &length, &data, nullptr, nullptr) != napi_ok) {
+        throw CodedError("WEIR_BAD_ARGUMENT", "jsonNumbers(data) takes a TypedArray");
+      }
+      text_.clear();
+      if (!AppendJsonArray(type, data, length, text_)) return env.Null();
+      napi_value result;
+      NAPI_THROW_IF_FAILED(env, napi_create_string_latin1(env, text_.data(), text_.size(), &result), Napi::Value());
+      return Napi::Value(env, result);
+    });
+  }
+
  private:
-  // Kept between calls (one addon instance per thread), so that its buffers are reused.
+  // Kept between calls (one addon instance per thread), so that their buffers are reused.
   LiftedJson lifted_;
+  std::string text_;
 };
 
 NODE_API_ADDON(WeirAddon)

@@ -174,18 +174,36 @@ function readHeader(parsed: unknown): RequestHeader {
   return header;
 }
 
-/** Model, version and output names as JSON strings, kept: the same few recur in every response. */
-const quotedNames = new Map<string, string>();
-const QUOTED_NAMES = 1024;
+/**
+ * The constant parts of responses, kept: the same few models, versions and
+ * outputs recur in every response, and a quoted name costs more to write
+ * than to look up. Each map starts again when it grows past its bound.
+ */
+class TextCache<K> {
+  private readonly texts = new Map<K, Map<string, string>>();
 
-function quoted(name: string): string {
-  let text = quotedNames.get(name);
-  if (text === undefined) {
-    if (quotedNames.size >= QUOTED_NAMES) quotedNames.clear();
-    quotedNames.set(name, (text = JSON.stringify(name)));
+  constructor(
+    private readonly write: (outer: K, inner: string) => string,
+    private readonly bound = 1024,
+  ) {}
+
+  get(outer: K, inner: string): string {
+    let byInner = this.texts.get(outer);
+    if (byInner === undefined) {
+      if (this.texts.size >= this.bound) this.texts.clear();
+      this.texts.set(outer, (byInner = new Map()));
+    }
+    let text = byInner.get(inner);
+    if (text === undefined) {
+      if (byInner.size >= this.bound) byInner.clear();
+      byInner.set(inner, (text = this.write(outer, inner)));
+    }
+    return text;
   }
-  return text;
 }
+
+const responseHeads = new TextCache<string>((model, version) => `{"model_name":${JSON.stringify(model)},"model_version":${JSON.stringify(version)}`);
+const outputHeads = new TextCache<string>((name, datatype) => `{"name":${JSON.stringify(name)},"datatype":"${datatype}","shape":[`);
 
 /**
  * Encodes a response: its JSON, written as text directly (no object graph to
@@ -194,13 +212,15 @@ function quoted(name: string): string {
  */
 export function encodeInferResponse(response: InferResponse, binaryOutputs: ReadonlySet<string> | 'all'): EncodedResponse {
   const binary: TypedArray[] = [];
-  let json = `{"model_name":${quoted(response.model_name)},"model_version":${quoted(response.model_version)}`;
+  let json = responseHeads.get(response.model_name, response.model_version);
   if (response.id !== undefined) json += `,"id":${JSON.stringify(response.id)}`;
   json += ',"outputs":[';
   for (let i = 0; i < response.outputs.length; i++) {
     const { name, datatype, shape, data } = response.outputs[i] as Tensor;
     if (i > 0) json += ',';
-    json += `{"name":${quoted(name)},"datatype":"${datatype}","shape":[${shape.join(',')}],`;
+    json += outputHeads.get(name, datatype);
+    for (let d = 0; d < shape.length; d++) json += d === 0 ? `${shape[d]}` : `,${shape[d]}`;
+    json += '],';
     if (binaryOutputs === 'all' || binaryOutputs.has(name)) {
       json += `"parameters":{"binary_data_size":${data.byteLength}}}`;
       binary.push(data);

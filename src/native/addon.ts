@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import type { TypedArray } from '../tensors/datatypes.js';
 import type { Tensor } from '../tensors/tensor.js';
 import type { WireMessage } from '../workers/wire.js';
 
@@ -88,6 +89,8 @@ export interface NativeAddon {
    * new array when they do not fit; null when nothing was lifted.
    */
   liftJsonData(bytes: Uint8Array, scratch: Float64Array): string | [string, Float64Array] | null;
+  /** `data` as a JSON array, each number as String() writes it; null when one is NaN or infinite (or the array is a Float16Array). */
+  jsonNumbers(data: TypedArray): string | null;
 }
 
 /** The binding as the C++ exports it; NativeAddon wraps the parts whose shape differs. */
@@ -131,6 +134,7 @@ function wrap(binding: Binding): NativeAddon {
     runFlatBatchGroup: (request, reply, packLimit) => binding.runFlatBatchGroup(request, reply, packLimit),
     copyBytes: (target, targetOffset, source) => binding.copyBytes(target, targetOffset, source),
     liftJsonData: (bytes, scratch) => binding.liftJsonData(bytes, scratch),
+    jsonNumbers: (data) => binding.jsonNumbers(data),
     run(key, inputs, outputNames) {
       const flat = binding.run(key, inputs, outputNames);
       const outputs: Tensor[] = [];

@@ -4,6 +4,7 @@
  * convert it to and from the TypedArray a Tensor holds.
  */
 import { WeirError } from '../errors.js';
+import { nativeAddon } from '../native/addon.js';
 import { DATATYPES, type DataType, type TypedArray, decodeBytesTensor, encodeBytesTensor } from './datatypes.js';
 import { smallArray } from './small-arrays.js';
 
@@ -148,9 +149,10 @@ export function toJsonData(datatype: DataType, data: TypedArray): Array<number |
 }
 
 /**
- * `toJsonData` already as JSON text. Integer and float data is joined
- * natively, without an array of numbers in between (Number's formatting is
- * JSON's); floats that are not finite fall back to JSON.stringify, which
+ * `toJsonData` already as JSON text. Integer and float data is written by
+ * the addon, without an array of numbers in between, each number as
+ * String() writes it (json_format.h: several times faster than V8 for
+ * floats); floats that are not finite fall back to JSON.stringify, which
  * writes them as null.
  */
 export function toJsonText(datatype: DataType, data: TypedArray): string {
@@ -160,12 +162,7 @@ export function toJsonText(datatype: DataType, data: TypedArray): string {
     case 'FP16':
     case 'BF16':
       return JSON.stringify(toJsonData(datatype, data));
-    case 'FP32':
-    case 'FP64': {
-      const text = `[${(data as Float32Array).join(',')}]`;
-      return text.includes('N') || text.includes('I') ? JSON.stringify(Array.from(data as Float32Array)) : text;
-    }
     default:
-      return `[${(data as Int32Array).join(',')}]`;
+      return nativeAddon().jsonNumbers(data) ?? JSON.stringify(toJsonData(datatype, data));
   }
 }
