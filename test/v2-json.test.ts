@@ -141,6 +141,17 @@ describe('lifting the numbers of inputs[i].data', () => {
     expect(decodeInferRequest(bytes(text), undefined, 'm').request.inputs[0]?.shape).toEqual([1]);
   });
 
+  it('keeps each skeleton under the right number when the addon starts numbering again', () => {
+    // The addon numbers 256 skeletons, then starts again from 0: each must still decode as itself.
+    const named = (n: number) => `{"inputs":[{"name":"x${n}","datatype":"FP64","shape":[1],"data":[${n}]}]}`;
+    for (let round = 0; round < 2; round++) {
+      for (let n = 0; n < 300; n++) {
+        const { request } = decodeInferRequest(bytes(named(n)), undefined, 'm');
+        expect([request.inputs[0]?.name, Array.from(request.inputs[0]?.data as Float64Array)]).toEqual([`x${n}`, [n]]);
+      }
+    }
+  });
+
   it('checks a repeated skeleton once, yet decodes every body of it to its own values, id and outputs', () => {
     const text = (id: string, data: string) => body(data, `,"id":"${id}","outputs":[{"name":"y","parameters":{"binary_data":true}}]`);
     const first = decodeInferRequest(bytes(text('a', '[1]')), undefined, 'm');

@@ -273,42 +273,45 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
     });
   }
 
-  // liftJsonData(bytes: Uint8Array, scratch: Float64Array): the text with
-  // its lifted arrays replaced by 0, or null when nothing was lifted
-  // (json_lift.h). The spans, then the numbers, go into `scratch` as
-  // [count, start0, end0, ..., values] (starts and ends index `scratch`);
-  // when they do not fit it, into a new Float64Array, returned as
-  // [text, thatArray]. Typed arrays per call cost more than the scan, hence the
-  // scratch. The bytes are read during the call only, so they may be memory
-  // the caller merely borrows.
+  // liftJsonData(bytes: Uint8Array, scratch: Float64Array) (json_lift.h):
+  // null when nothing was lifted; else the numbers go into `scratch` as
+  // [skeletonId, inputs, start0, end0, ..., values] (starts and ends index
+  // `scratch`), and the skeleton (the text with each lifted array replaced
+  // by 0) comes back as a string the first time, with its id (or -1, not
+  // kept) in scratch[0], and as that id, a number, from then on. When the
+  // numbers do not fit `scratch`, it returns minus the length they need, and
+  // nothing else is done. Typed arrays per call cost more than the scan,
+  // hence the caller's scratch. The bytes are read during the call only, so
+  // they may be memory the caller merely borrows.
   Napi::Value LiftJsonData(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return Guarded(env, [&]() -> Napi::Value {
-      if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
-          !info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+      // One napi_get_typedarray_info call each: node-addon-api's accessors would make several.
+      napi_typedarray_type bytes_type, scratch_type;
+      size_t bytes_length, scratch_length;
+      void *bytes, *scratch;
+      if (info.Length() < 2 ||
+          napi_get_typedarray_info(env, info[0], &bytes_type, &bytes_length, &bytes, nullptr, nullptr) != napi_ok ||
+          napi_get_typedarray_info(env, info[1], &scratch_type, &scratch_length, &scratch, nullptr, nullptr) != napi_ok ||
+          bytes_type != napi_uint8_array || scratch_type != napi_float64_array) {
         throw CodedError("WEIR_BAD_ARGUMENT", "liftJsonData(bytes, scratch) takes a Uint8Array and a Float64Array");
       }
-      auto bytes = info[0].As<Napi::Uint8Array>();
-      if (!LiftInputData(std::string_view(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength()), lifted_)) {
-        return env.Null();
-      }
-      const size_t header = 1 + lifted_.spans.size();
+      if (!LiftInputData(std::string_view(static_cast<const char*>(bytes), bytes_length), lifted_)) return env.Null();
+      const size_t header = 2 + lifted_.spans.size();
       const size_t needed = header + lifted_.values.size();
-      auto scratch = info[1].As<Napi::Float64Array>();
-      const bool fits = needed <= scratch.ElementLength();
-      auto target = fits ? scratch : Napi::Float64Array::New(env, needed);
-      double* out = target.Data();
-      out[0] = static_cast<double>(lifted_.spans.size() / 2);
+      if (needed > scratch_length) return Napi::Number::New(env, -static_cast<double>(needed));
+      double* out = static_cast<double*>(scratch);
+      int id = skeletons_.Find(lifted_.text);
+      const bool known = id >= 0;
+      if (!known) id = skeletons_.Add(lifted_.text);
+      out[0] = id;
+      out[1] = static_cast<double>(lifted_.spans.size() / 2);
       for (size_t i = 0; i < lifted_.spans.size(); ++i) {
-        out[1 + i] = lifted_.spans[i] < 0 ? -1 : static_cast<double>(header + static_cast<size_t>(lifted_.spans[i]));
+        out[2 + i] = lifted_.spans[i] < 0 ? -1 : static_cast<double>(header + static_cast<size_t>(lifted_.spans[i]));
       }
       std::memcpy(out + header, lifted_.values.data(), lifted_.values.size() * sizeof(double));
-      auto text = Napi::String::New(env, lifted_.text);
-      if (fits) return text;
-      auto result = Napi::Array::New(env, 2);
-      result.Set(uint32_t{0}, text);
-      result.Set(uint32_t{1}, target);
-      return result;
+      if (known) return Napi::Number::New(env, id);
+      return Napi::String::New(env, lifted_.text);
     });
   }
 
@@ -336,6 +339,7 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
  private:
   // Kept between calls (one addon instance per thread), so that their buffers are reused.
   LiftedJson lifted_;
+  SkeletonIds skeletons_;
   std::string text_;
 };
 

@@ -271,6 +271,23 @@ class Scanner {
 
 }  // namespace
 
+int SkeletonIds::Find(std::string_view text) const {
+  auto found = ids_.find(text);
+  return found == ids_.end() ? -1 : found->second;
+}
+
+int SkeletonIds::Add(std::string_view text) {
+  if (text.size() > kMaxChars) return -1;
+  if (texts_.size() == kMaxSkeletons) {
+    ids_.clear();
+    texts_.clear();
+  }
+  const int id = static_cast<int>(texts_.size());
+  texts_.emplace_back(text);
+  ids_.emplace(texts_.back(), id);
+  return id;
+}
+
 bool LiftInputData(std::string_view json, LiftedJson& out) {
   out.text.clear();
   out.values.clear();

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace weir {
@@ -34,5 +35,27 @@ struct LiftedJson {
 
 // True when at least one array was lifted; `out` is then filled.
 bool LiftInputData(std::string_view json, LiftedJson& out);
+
+// The skeletons one thread has handed to JavaScript, by number. A client's
+// requests mostly share one skeleton, and a repeated one then crosses as its
+// number: no string for V8 to build, and none for JavaScript to hash to find
+// its parse. Ids start again from 0 when the table is full, so JavaScript
+// keeps what it was last given under each id.
+class SkeletonIds {
+ public:
+  static constexpr size_t kMaxSkeletons = 256;
+  static constexpr size_t kMaxChars = 1024;
+
+  SkeletonIds() { texts_.reserve(kMaxSkeletons); }  // never reallocated: ids_ holds views into texts_
+
+  // The id `text` was given, or -1.
+  int Find(std::string_view text) const;
+  // Gives `text` an id; -1 when it is too long to keep.
+  int Add(std::string_view text);
+
+ private:
+  std::vector<std::string> texts_;
+  std::unordered_map<std::string_view, int> ids_;
+};
 
 }  // namespace weir

@@ -7,7 +7,8 @@
  *
  * A client's requests mostly share one skeleton (same names, datatypes and
  * shapes; only the numbers differ), so small skeletons are kept parsed and
- * frozen, and a repeated one is not parsed again.
+ * frozen, and a repeated one is not parsed again: the addon recognises it
+ * and answers with the number it gave it, not the text.
  *
  * Nothing about the result differs from JSON.parse's: a body the addon is
  * unsure of is parsed as it is, and a skeleton JSON.parse refuses is parsed
@@ -15,20 +16,18 @@
  */
 import { nativeAddon } from '../native/addon.js';
 
-/** Skeletons up to this length are kept parsed... */
-const CACHED_SKELETON_CHARS = 1024;
-/** ...this many of them (then the cache starts again), so at most 256 KiB of text. */
-const CACHED_SKELETONS = 256;
-
 /** Where the addon writes the lifted numbers; a body with more gets an array of its own. */
 const scratch = new Float64Array(8192);
-const skeletons = new Map<string, unknown>();
+/** A skeleton JSON.parse refused: its bodies are parsed as sent, for the error. */
+const UNPARSABLE = Symbol('unparsable');
+/** Parsed, frozen skeletons by the id the addon gave them (it numbers at most 256, then starts again). */
+const skeletons: unknown[] = [];
 
 export class ParsedBody {
   constructor(
     /** The body as JSON.parse gives it, except that lifted `data` arrays read 0. */
     readonly json: unknown,
-    /** [inputs, start0, end0, ...]; then the numbers (json_lift.h). */
+    /** [skeletonId, inputs, start0, end0, ...]; then the numbers (addon.cc). */
     private readonly lifted: Float64Array | null,
     /**
      * `json` is a cached skeleton, frozen and shared by every body that sends
@@ -43,29 +42,43 @@ export class ParsedBody {
    */
   liftedData(index: number): Float64Array | undefined {
     const lifted = this.lifted;
-    if (lifted === null || index >= (lifted[0] as number)) return undefined;
-    const start = lifted[1 + 2 * index] as number;
-    return start < 0 ? undefined : lifted.subarray(start, lifted[2 + 2 * index]);
+    if (lifted === null || index >= (lifted[1] as number)) return undefined;
+    const start = lifted[2 + 2 * index] as number;
+    return start < 0 ? undefined : lifted.subarray(start, lifted[3 + 2 * index]);
   }
 }
 
 /** Parses a V2 JSON body; throws JSON.parse's SyntaxError when it is not JSON. */
 export function parseV2Json(bytes: Uint8Array): ParsedBody {
-  const result = nativeAddon().liftJsonData(bytes, scratch);
+  const addon = nativeAddon();
+  let lifted = scratch;
+  let result = addon.liftJsonData(bytes, lifted);
+  if (typeof result === 'number' && result < 0) {
+    lifted = new Float64Array(-result); // more numbers than the scratch holds: this body's own array
+    result = addon.liftJsonData(bytes, lifted);
+  }
   if (result === null) return new ParsedBody(JSON.parse(utf8(bytes)), null);
-  const [skeleton, lifted] = typeof result === 'string' ? [result, scratch] : result;
-  const cached = skeletons.get(skeleton);
-  if (cached !== undefined) return new ParsedBody(cached, lifted, true);
+  if (typeof result === 'number') {
+    const json = skeletons[result];
+    return json === UNPARSABLE ? unparsable(bytes) : new ParsedBody(json, lifted, true);
+  }
+  const id = lifted[0] as number;
   let json: unknown;
   try {
-    json = JSON.parse(skeleton);
+    json = JSON.parse(result);
   } catch {
-    return new ParsedBody(JSON.parse(utf8(bytes)), null); // throws, describing the body as sent
+    if (id >= 0) skeletons[id] = UNPARSABLE;
+    return unparsable(bytes);
   }
-  if (skeleton.length > CACHED_SKELETON_CHARS) return new ParsedBody(json, lifted);
-  if (skeletons.size >= CACHED_SKELETONS) skeletons.clear();
-  skeletons.set(skeleton, deepFreeze(json));
+  if (id < 0) return new ParsedBody(json, lifted);
+  skeletons[id] = deepFreeze(json);
   return new ParsedBody(json, lifted, true);
+}
+
+/** Throws, describing the body as sent rather than its skeleton. */
+function unparsable(bytes: Uint8Array): never {
+  JSON.parse(utf8(bytes));
+  throw new Error('unreachable: a body whose skeleton is not JSON is not JSON either');
 }
 
 function utf8(bytes: Uint8Array): string {

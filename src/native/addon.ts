@@ -83,12 +83,14 @@ export interface NativeAddon {
    */
   copyBytes(target: Uint8Array, targetOffset: number, source: ArrayBuffer): void;
   /**
-   * Parses the numbers of a V2 JSON body's `inputs[i].data` (json_lift.h):
-   * the body's text with each lifted array replaced by 0, the numbers in
-   * `scratch` as [inputs, start0, end0, ..., numbers], or with the text in a
-   * new array when they do not fit; null when nothing was lifted.
+   * Parses the numbers of a V2 JSON body's `inputs[i].data` (json_lift.h)
+   * into `scratch` as [skeletonId, inputs, start0, end0, ..., numbers]; the
+   * body's skeleton (its text with each lifted array replaced by 0) comes
+   * back as a string the first time, its id in scratch[0] (-1: not kept),
+   * and as that id from then on. Null when nothing was lifted; minus the
+   * length needed when the numbers do not fit `scratch`.
    */
-  liftJsonData(bytes: Uint8Array, scratch: Float64Array): string | [string, Float64Array] | null;
+  liftJsonData(bytes: Uint8Array, scratch: Float64Array): string | number | null;
   /** `data` as a JSON array, each number as String() writes it; null when one is NaN or infinite (or the array is a Float16Array). */
   jsonNumbers(data: TypedArray): string | null;
 }
