@@ -141,6 +141,19 @@ describe('lifting the numbers of inputs[i].data', () => {
     expect(decodeInferRequest(bytes(text), undefined, 'm').request.inputs[0]?.shape).toEqual([1]);
   });
 
+  it('lifts the request id, so that requests differing only in their ids share a skeleton', () => {
+    const withId = (id: string, data: string) => `{"id":${id},"inputs":[{"name":"x","datatype":"FP64","shape":[1],"data":${data}}]}`;
+    const ids = ['"r-1"', '"r-2"', '""', '"snow ☃ and 𝄞"', '"a\\"b"', '"tab\\tted"', '"\\u00e9"'];
+    for (const id of ids) {
+      const text = withId(id, '[1.5]');
+      expect(decodeInferRequest(bytes(text), undefined, 'm').request.id, text).toBe(JSON.parse(text).id);
+    }
+    expect(parseV2Json(bytes(withId('"r-1"', '[1]'))).json).toBe(parseV2Json(bytes(withId('"r-2"', '[2]'))).json);
+    // JSON.parse keeps the last of repeated keys; an id that is not a string is refused as before.
+    expect(decodeInferRequest(bytes(`{"id":"first","id":"last","inputs":[{"name":"x","datatype":"FP64","shape":[1],"data":[1]}]}`), undefined, 'm').request.id).toBe('last');
+    expect(refusal(withId('7', '[1]'))).toEqual({ code: 'WEIR_INVALID_REQUEST', message: 'id: expected a string' });
+  });
+
   it('keeps each skeleton under the right number when the addon starts numbering again', () => {
     // The addon numbers 256 skeletons, then starts again from 0: each must still decode as itself.
     const named = (n: number) => `{"inputs":[{"name":"x${n}","datatype":"FP64","shape":[1],"data":[${n}]}]}`;

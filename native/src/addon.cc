@@ -275,8 +275,9 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
 
   // liftJsonData(bytes: Uint8Array, scratch: Float64Array) (json_lift.h):
   // null when nothing was lifted; else the numbers go into `scratch` as
-  // [skeletonId, inputs, start0, end0, ..., values] (starts and ends index
-  // `scratch`), and the skeleton (the text with each lifted array replaced
+  // [skeletonId, idStart, idEnd, inputs, start0, end0, ..., values] (the
+  // id's byte span in `bytes`, or -1, -1 when it was not lifted; starts and
+  // ends index `scratch`), and the skeleton (the text with each lifted array replaced
   // by 0) comes back as a string the first time, with its id (or -1, not
   // kept) in scratch[0], and as that id, a number, from then on. When the
   // numbers do not fit `scratch`, it returns minus the length they need, and
@@ -297,7 +298,7 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
         throw CodedError("WEIR_BAD_ARGUMENT", "liftJsonData(bytes, scratch) takes a Uint8Array and a Float64Array");
       }
       if (!LiftInputData(std::string_view(static_cast<const char*>(bytes), bytes_length), lifted_)) return env.Null();
-      const size_t header = 2 + lifted_.spans.size();
+      const size_t header = 4 + lifted_.spans.size();
       const size_t needed = header + lifted_.values.size();
       if (needed > scratch_length) return Napi::Number::New(env, -static_cast<double>(needed));
       double* out = static_cast<double*>(scratch);
@@ -305,9 +306,11 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
       const bool known = id >= 0;
       if (!known) id = skeletons_.Add(lifted_.text);
       out[0] = id;
-      out[1] = static_cast<double>(lifted_.spans.size() / 2);
+      out[1] = static_cast<double>(lifted_.id_start);
+      out[2] = static_cast<double>(lifted_.id_end);
+      out[3] = static_cast<double>(lifted_.spans.size() / 2);
       for (size_t i = 0; i < lifted_.spans.size(); ++i) {
-        out[2 + i] = lifted_.spans[i] < 0 ? -1 : static_cast<double>(header + static_cast<size_t>(lifted_.spans[i]));
+        out[4 + i] = lifted_.spans[i] < 0 ? -1 : static_cast<double>(header + static_cast<size_t>(lifted_.spans[i]));
       }
       std::memcpy(out + header, lifted_.values.data(), lifted_.values.size() * sizeof(double));
       if (known) return Napi::Number::New(env, id);

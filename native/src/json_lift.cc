@@ -113,6 +113,7 @@ class Scanner {
     if (depth >= kMaxDepth) return false;
     if (OpensEmpty('}')) return true;
     bool seen_key = false;
+    bool seen_id = false;
     while (true) {
       if (At() != '"') return false;
       std::string_view key;
@@ -132,6 +133,10 @@ class Scanner {
         } else if (!Value(depth + 1, Where::kOther, -1)) {
           return false;
         }
+      } else if (where == Where::kRoot && key == "id") {
+        if (seen_id) return false;
+        seen_id = true;
+        if (!Id()) return false;
       } else if (where == Where::kInput && key == "data") {
         if (seen_key) return false;
         seen_key = true;
@@ -185,6 +190,25 @@ class Scanner {
       pos_ = start;
     }
     return Value(3, Where::kOther, -1);
+  }
+
+  // The request's `id`: lifted when it is a string that reads as it is
+  // written (no escapes, no control characters, which JSON.parse refuses);
+  // anything else stays in the text for JSON.parse to judge.
+  bool Id() {
+    if (At() != '"') return Value(1, Where::kOther, -1);
+    const size_t start = pos_;
+    std::string_view raw;
+    if (!String(&raw)) return false;
+    for (char c : raw) {
+      if (c == '\\' || static_cast<unsigned char>(c) < 0x20) return true;
+    }
+    out_.text.append(json_.substr(copied_, start - copied_));
+    out_.text.append("\"\"");
+    copied_ = pos_;
+    out_.id_start = static_cast<int64_t>(start + 1);
+    out_.id_end = static_cast<int64_t>(pos_ - 1);
+    return true;
   }
 
   enum class Lift { kLifted, kNotNumbers, kInvalid };
@@ -301,6 +325,7 @@ bool LiftInputData(std::string_view json, LiftedJson& out) {
   out.text.clear();
   out.values.clear();
   out.spans.clear();
+  out.id_start = out.id_end = -1;
   out.text.reserve(json.size());
   return Scanner(json, out).Run();
 }

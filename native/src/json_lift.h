@@ -10,7 +10,7 @@
 // The numbers come out exactly as JSON.parse would give them (correctly
 // rounded doubles). Anything this scanner is not sure of makes it give up and
 // return false, and the caller parses the original body: invalid JSON, keys
-// written with escapes, a repeated `inputs` or `data` key, data arrays that
+// written with escapes, a repeated `inputs`, `data` or `id` key, data arrays that
 // hold anything but numbers (those are left in place), numbers out of
 // double's range, nesting deeper than it follows.
 #pragma once
@@ -31,6 +31,11 @@ struct LiftedJson {
   // Two per element of `inputs`: where its numbers start and end in `values`,
   // or -1, -1 where its data was not lifted.
   std::vector<int32_t> spans;
+  // Where the request's `id` string lies in the body (between its quotes),
+  // when it was lifted: the text then reads `"id":""`, so that requests that
+  // differ only in their ids share a skeleton. -1, -1 otherwise.
+  int64_t id_start = -1;
+  int64_t id_end = -1;
 };
 
 // True when at least one array was lifted; `out` is then filled.

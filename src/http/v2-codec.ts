@@ -103,7 +103,8 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
   const request: InferRequest = { model, inputs };
   if (version !== undefined) request.version = version;
   if (header.outputs) request.outputs = header.outputs as string[];
-  if (header.id !== undefined) request.id = header.id;
+  const id = parsed.id ?? header.id;
+  if (id !== undefined) request.id = id;
   if (header.timeoutMs !== undefined) request.timeoutMs = header.timeoutMs;
   return { request, binaryOutputs: header.binaryOutputs };
 }

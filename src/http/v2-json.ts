@@ -27,13 +27,19 @@ export class ParsedBody {
   constructor(
     /** The body as JSON.parse gives it, except that lifted `data` arrays read 0. */
     readonly json: unknown,
-    /** [skeletonId, inputs, start0, end0, ...]; then the numbers (addon.cc). */
+    /** [skeletonId, idStart, idEnd, inputs, start0, end0, ...]; then the numbers (addon.cc). */
     private readonly lifted: Float64Array | null,
     /**
      * `json` is a cached skeleton, frozen and shared by every body that sends
      * it: what a caller derives from it alone may be cached along with it.
      */
     readonly shared = false,
+    /**
+     * The body's `id` when the addon lifted it out of the skeleton (whose
+     * `id` then reads ""), so that requests differing only in their ids
+     * share one skeleton; undefined when `json.id` is the body's own.
+     */
+    readonly id?: string,
   ) {}
 
   /**
@@ -42,9 +48,9 @@ export class ParsedBody {
    */
   liftedData(index: number): Float64Array | undefined {
     const lifted = this.lifted;
-    if (lifted === null || index >= (lifted[1] as number)) return undefined;
-    const start = lifted[2 + 2 * index] as number;
-    return start < 0 ? undefined : lifted.subarray(start, lifted[3 + 2 * index]);
+    if (lifted === null || index >= (lifted[3] as number)) return undefined;
+    const start = lifted[4 + 2 * index] as number;
+    return start < 0 ? undefined : lifted.subarray(start, lifted[5 + 2 * index]);
   }
 }
 
@@ -58,21 +64,23 @@ export function parseV2Json(bytes: Uint8Array): ParsedBody {
     result = addon.liftJsonData(bytes, lifted);
   }
   if (result === null) return new ParsedBody(JSON.parse(utf8(bytes)), null);
+  const idStart = lifted[1] as number;
+  const id = idStart < 0 ? undefined : utf8(bytes.subarray(idStart, lifted[2]));
   if (typeof result === 'number') {
     const json = skeletons[result];
-    return json === UNPARSABLE ? unparsable(bytes) : new ParsedBody(json, lifted, true);
+    return json === UNPARSABLE ? unparsable(bytes) : new ParsedBody(json, lifted, true, id);
   }
-  const id = lifted[0] as number;
+  const skeletonId = lifted[0] as number;
   let json: unknown;
   try {
     json = JSON.parse(result);
   } catch {
-    if (id >= 0) skeletons[id] = UNPARSABLE;
+    if (skeletonId >= 0) skeletons[skeletonId] = UNPARSABLE;
     return unparsable(bytes);
   }
-  if (id < 0) return new ParsedBody(json, lifted);
-  skeletons[id] = deepFreeze(json);
-  return new ParsedBody(json, lifted, true);
+  if (skeletonId < 0) return new ParsedBody(json, lifted, false, id);
+  skeletons[skeletonId] = deepFreeze(json);
+  return new ParsedBody(json, lifted, true, id);
 }
 
 /** Throws, describing the body as sent rather than its skeleton. */

@@ -84,8 +84,10 @@ export interface NativeAddon {
   copyBytes(target: Uint8Array, targetOffset: number, source: ArrayBuffer): void;
   /**
    * Parses the numbers of a V2 JSON body's `inputs[i].data` (json_lift.h)
-   * into `scratch` as [skeletonId, inputs, start0, end0, ..., numbers]; the
-   * body's skeleton (its text with each lifted array replaced by 0) comes
+   * into `scratch` as [skeletonId, idStart, idEnd, inputs, start0, end0, ...,
+   * numbers] (idStart, idEnd: where the lifted `id` string lies in `bytes`,
+   * or -1); the body's skeleton (its text with each lifted array replaced
+   * by 0, and a lifted id by "") comes
    * back as a string the first time, its id in scratch[0] (-1: not kept),
    * and as that id from then on. Null when nothing was lifted; minus the
    * length needed when the numbers do not fit `scratch`.
