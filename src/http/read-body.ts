@@ -19,7 +19,7 @@
  * request: a request costs two set operations instead of a timer. A body is
  * timed from the first sweep that sees it, so one read within a sweep's
  * interval (as nearly all are) never reads the clock; a slow one is refused
- * between one and two intervals past its time limit.
+ * at most two intervals (of an eighth of the limit, up to a second) past it.
  */
 import { WeirError } from '../errors.js';
 import { nativeAddon } from '../native/addon.js';

@@ -156,13 +156,14 @@ function readHeader(parsed: unknown): RequestHeader {
   const header: RequestHeader = { inputs, binaryOutputs: parameters.binary_data_output === true ? 'all' : new Set<string>() };
   if (json.outputs !== undefined) {
     if (!Array.isArray(json.outputs)) invalid('outputs: expected an array of { name }');
-    header.outputs = (json.outputs as unknown[]).map((raw, i) => {
+    // Frozen: a shared header hands this one array to every request that sends its skeleton.
+    header.outputs = Object.freeze((json.outputs as unknown[]).map((raw, i) => {
       const output = object(raw, `outputs[${i}]`);
       if (typeof output.name !== 'string') invalid(`outputs[${i}].name: expected a string`);
       const outputParameters = output.parameters === undefined ? {} : object(output.parameters, `outputs[${i}].parameters`);
       if (outputParameters.binary_data === true && header.binaryOutputs !== 'all') (header.binaryOutputs as Set<string>).add(output.name as string);
       return output.name as string;
-    });
+    }));
   }
   if (json.id !== undefined) {
     if (typeof json.id !== 'string') invalid('id: expected a string');

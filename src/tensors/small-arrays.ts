@@ -1,5 +1,5 @@
 /**
- * Small typed arrays carved out of shared slabs, as Node's Buffer pool does
+ * Small typed arrays carved out of larger slabs, as Node's Buffer pool does
  * for small Buffers. `new Float32Array(32)` is too large for V8 to keep on
  * its heap: each one mallocs a backing store that the garbage collector
  * then tracks and frees, which costs more than filling it. A view into a
@@ -11,7 +11,7 @@
 import type { DataTypeSpec, TypedArray } from './datatypes.js';
 
 /** Arrays up to this size come from a slab; larger ones are allocated alone. */
-export const SMALL_ARRAY_BYTES = 1024;
+const SMALL_ARRAY_BYTES = 1024;
 const SLAB_BYTES = 64 * 1024;
 
 let slab = new ArrayBuffer(SLAB_BYTES);
