@@ -154,6 +154,21 @@ describe('lifting the numbers of inputs[i].data', () => {
     expect(refusal(withId('7', '[1]'))).toEqual({ code: 'WEIR_INVALID_REQUEST', message: 'id: expected a string' });
   });
 
+  it('caches the JSON header of a binary request as a skeleton, though it has no numbers to lift', () => {
+    const header = (id: string) => `{"id":"${id}","inputs":[{"name":"x","datatype":"FP32","shape":[2],"parameters":{"binary_data_size":8}}]}`;
+    expect(parseV2Json(bytes(header('a')), true).json).toBe(parseV2Json(bytes(header('b')), true).json);
+    expect(parseV2Json(bytes(header('a'))).shared).toBe(false); // a JSON body with nothing to lift is not kept
+    const binaryBody = (id: string, values: number[]) => {
+      const json = Buffer.from(header(id));
+      return { body: new Uint8Array(Buffer.concat([json, Buffer.from(Float32Array.from(values).buffer)])), headerLength: json.byteLength };
+    };
+    const decoded = [binaryBody('a', [1, 2]), binaryBody('b', [3, 4])].map(({ body, headerLength }) => decodeInferRequest(body, headerLength, 'm').request);
+    expect(decoded.map((request) => [request.id, Array.from(request.inputs[0]?.data as Float32Array)])).toEqual([
+      ['a', [1, 2]],
+      ['b', [3, 4]],
+    ]);
+  });
+
   it('keeps each skeleton under the right number when the addon starts numbering again', () => {
     // The addon numbers 256 skeletons, then starts again from 0: each must still decode as itself.
     const named = (n: number) => `{"inputs":[{"name":"x${n}","datatype":"FP64","shape":[1],"data":[${n}]}]}`;

@@ -273,8 +273,8 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
     });
   }
 
-  // liftJsonData(bytes: Uint8Array, scratch: Float64Array) (json_lift.h):
-  // null when nothing was lifted; else the numbers go into `scratch` as
+  // liftJsonData(bytes: Uint8Array, scratch: Float64Array, keepUnlifted?: boolean)
+  // (json_lift.h): null when nothing was lifted (and not `keepUnlifted`); else the numbers go into `scratch` as
   // [skeletonId, idStart, idEnd, inputs, start0, end0, ..., values] (the
   // id's byte span in `bytes`, or -1, -1 when it was not lifted; starts and
   // ends index `scratch`), and the skeleton (the text with each lifted array replaced
@@ -297,7 +297,10 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
           bytes_type != napi_uint8_array || scratch_type != napi_float64_array) {
         throw CodedError("WEIR_BAD_ARGUMENT", "liftJsonData(bytes, scratch) takes a Uint8Array and a Float64Array");
       }
-      if (!LiftInputData(std::string_view(static_cast<const char*>(bytes), bytes_length), lifted_)) return env.Null();
+      const bool keep_unlifted = info.Length() > 2 && info[2].ToBoolean().Value();
+      if (!LiftInputData(std::string_view(static_cast<const char*>(bytes), bytes_length), lifted_, keep_unlifted)) {
+        return env.Null();
+      }
       const size_t header = 4 + lifted_.spans.size();
       const size_t needed = header + lifted_.values.size();
       if (needed > scratch_length) return Napi::Number::New(env, -static_cast<double>(needed));

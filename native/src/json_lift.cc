@@ -20,7 +20,7 @@ bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 class Scanner {
  public:
-  Scanner(std::string_view json, LiftedJson& out) : json_(json), out_(out) {}
+  Scanner(std::string_view json, LiftedJson& out, bool keep_unlifted) : json_(json), out_(out), keep_unlifted_(keep_unlifted) {}
 
   // Scans the whole body; false where it gives up (see json_lift.h).
   bool Run() {
@@ -28,7 +28,7 @@ class Scanner {
     if (At() != '{') return false;
     if (!Object(0, Where::kRoot, -1)) return false;
     SkipSpace();
-    if (pos_ != json_.size() || lifted_ == 0) return false;
+    if (pos_ != json_.size() || (lifted_ == 0 && !keep_unlifted_)) return false;
     out_.text.append(json_.substr(copied_));
     return true;
   }
@@ -300,6 +300,7 @@ class Scanner {
   size_t pos_ = 0;
   size_t copied_ = 0;  // json_[0, copied_) is in out_.text already
   int lifted_ = 0;
+  bool keep_unlifted_;
 };
 
 }  // namespace
@@ -321,13 +322,13 @@ int SkeletonIds::Add(std::string_view text) {
   return id;
 }
 
-bool LiftInputData(std::string_view json, LiftedJson& out) {
+bool LiftInputData(std::string_view json, LiftedJson& out, bool keep_unlifted) {
   out.text.clear();
   out.values.clear();
   out.spans.clear();
   out.id_start = out.id_end = -1;
   out.text.reserve(json.size());
-  return Scanner(json, out).Run();
+  return Scanner(json, out, keep_unlifted).Run();
 }
 
 }  // namespace weir

@@ -38,8 +38,11 @@ struct LiftedJson {
   int64_t id_end = -1;
 };
 
-// True when at least one array was lifted; `out` is then filled.
-bool LiftInputData(std::string_view json, LiftedJson& out);
+// True when at least one array was lifted, or when `keep_unlifted` and the
+// body is one this scanner follows (a skeleton with nothing lifted: the
+// JSON header of a binary request, which repeats as often as a skeleton
+// does); `out` is then filled.
+bool LiftInputData(std::string_view json, LiftedJson& out, bool keep_unlifted = false);
 
 // The skeletons one thread has handed to JavaScript, by number. A client's
 // requests mostly share one skeleton, and a repeated one then crosses as its

@@ -35,9 +35,9 @@ function object(value: unknown, field: string): Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : invalid(`${field}: expected a JSON object`);
 }
 
-function parseJson(bytes: Uint8Array): ParsedBody {
+function parseJson(bytes: Uint8Array, binaryHeader: boolean): ParsedBody {
   try {
-    return parseV2Json(bytes);
+    return parseV2Json(bytes, binaryHeader);
   } catch (error) {
     return invalid(`the request body is not valid JSON: ${(error as Error).message}`);
   }
@@ -76,7 +76,7 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
     invalid(`Inference-Header-Content-Length ${headerLength} does not fit the ${body.byteLength}-byte body`);
   }
   const jsonEnd = headerLength ?? body.byteLength;
-  const parsed = parseJson(jsonEnd === body.byteLength ? body : body.subarray(0, jsonEnd));
+  const parsed = parseJson(jsonEnd === body.byteLength ? body : body.subarray(0, jsonEnd), headerLength !== undefined);
   let header = parsed.shared ? sharedHeaders.get(parsed.json as object) : undefined;
   if (header === undefined) {
     header = readHeader(parsed.json);

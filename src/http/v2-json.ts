@@ -54,14 +54,19 @@ export class ParsedBody {
   }
 }
 
-/** Parses a V2 JSON body; throws JSON.parse's SyntaxError when it is not JSON. */
-export function parseV2Json(bytes: Uint8Array): ParsedBody {
+/**
+ * Parses a V2 JSON body; throws JSON.parse's SyntaxError when it is not JSON.
+ * `header`: the JSON is the header of a binary request, which is cached as
+ * a skeleton even with no numbers to lift (it repeats as skeletons do; a
+ * JSON body with nothing to lift, such as one of strings, may well not).
+ */
+export function parseV2Json(bytes: Uint8Array, header = false): ParsedBody {
   const addon = nativeAddon();
   let lifted = scratch;
-  let result = addon.liftJsonData(bytes, lifted);
+  let result = addon.liftJsonData(bytes, lifted, header);
   if (typeof result === 'number' && result < 0) {
     lifted = new Float64Array(-result); // more numbers than the scratch holds: this body's own array
-    result = addon.liftJsonData(bytes, lifted);
+    result = addon.liftJsonData(bytes, lifted, header);
   }
   if (result === null) return new ParsedBody(JSON.parse(utf8(bytes)), null);
   const idStart = lifted[1] as number;

@@ -89,10 +89,11 @@ export interface NativeAddon {
    * or -1); the body's skeleton (its text with each lifted array replaced
    * by 0, and a lifted id by "") comes
    * back as a string the first time, its id in scratch[0] (-1: not kept),
-   * and as that id from then on. Null when nothing was lifted; minus the
-   * length needed when the numbers do not fit `scratch`.
+   * and as that id from then on. Null when nothing was lifted (unless
+   * `keepUnlifted`: a binary request's JSON header, whose skeleton is all
+   * of it); minus the length needed when the numbers do not fit `scratch`.
    */
-  liftJsonData(bytes: Uint8Array, scratch: Float64Array): string | number | null;
+  liftJsonData(bytes: Uint8Array, scratch: Float64Array, keepUnlifted?: boolean): string | number | null;
   /** `data` as a JSON array, each number as String() writes it; null when one is NaN or infinite (or the array is a Float16Array). */
   jsonNumbers(data: TypedArray): string | null;
 }
@@ -137,7 +138,7 @@ function wrap(binding: Binding): NativeAddon {
     runBatchGroup: (message, packLimit) => binding.runBatchGroup(message, packLimit),
     runFlatBatchGroup: (request, reply, packLimit) => binding.runFlatBatchGroup(request, reply, packLimit),
     copyBytes: (target, targetOffset, source) => binding.copyBytes(target, targetOffset, source),
-    liftJsonData: (bytes, scratch) => binding.liftJsonData(bytes, scratch),
+    liftJsonData: (bytes, scratch, keepUnlifted) => binding.liftJsonData(bytes, scratch, keepUnlifted),
     jsonNumbers: (data) => binding.jsonNumbers(data),
     run(key, inputs, outputNames) {
       const flat = binding.run(key, inputs, outputNames);
