@@ -4,8 +4,9 @@
  * Each server in SERVERS is started pinned to the server CPU (default core 0),
  * checked with one correct request per scenario, then driven by autocannon
  * pinned to the client CPU (default core 1). Its CPU time comes from /proc
- * over exactly the measured window. Servers run one at a time; raw
- * onnxruntime-node on the CNN is measured afterwards on the server CPU.
+ * over exactly the measured window. All servers are up at once, and only
+ * one is driven at a time: each scenario is measured on every server back
+ * to back, and raw onnxruntime-node on the CNN right after, on the server CPU.
  *
  * The whole sequence runs BENCH_ROUNDS times (3 in a full run). On a shared
  * machine the load drifts between measurements, so ratios are taken within
@@ -114,20 +115,18 @@ export function checkPinning(list: string): void {
   }
 }
 
-async function runServer(spec: ServerSpec, config: HarnessConfig, scenarios: Record<ScenarioName, ScenarioReport>): Promise<void> {
-  let server;
-  try {
-    server = await startServer(spec, config.serverCpus, config.startTimeoutS);
-  } catch (error) {
-    const skipped = `${spec.label} did not start: ${error instanceof Error ? error.message : String(error)}`;
-    for (const name of spec.scenarios) scenarios[name].servers[spec.name] = { skipped };
-    return;
+/** Starts every server in `specs` (idle ones cost nothing); one that does not start is marked skipped in its scenarios. */
+async function startAll(specs: readonly ServerSpec[], config: HarnessConfig, scenarios: Record<ScenarioName, ScenarioReport>): Promise<Map<string, RunningServer>> {
+  const running = new Map<string, RunningServer>();
+  for (const spec of specs) {
+    try {
+      running.set(spec.name, await startServer(spec, config.serverCpus, config.startTimeoutS));
+    } catch (error) {
+      const skipped = `${spec.label} did not start: ${error instanceof Error ? error.message : String(error)}`;
+      for (const name of spec.scenarios) scenarios[name].servers[spec.name] = { skipped };
+    }
   }
-  try {
-    for (const name of spec.scenarios) scenarios[name].servers[spec.name] = await measureHttpScenario(server, SCENARIOS[name], config);
-  } finally {
-    await server.stop();
-  }
+  return running;
 }
 
 /** One scenario against a running server: its probe, then the load; errors become the result. */
@@ -181,8 +180,13 @@ export function machineInfo(packages: string[] = ['onnxruntime-node', 'autocanno
   };
 }
 
-/** Every server's scenarios, then raw onnxruntime-node on the CNN. */
-async function runRound(servers: readonly ServerSpec[], config: HarnessConfig): Promise<Record<ScenarioName, ScenarioReport>> {
+/**
+ * One round: every server started at once, then each scenario measured on
+ * each server back to back (the servers' order turning from round to round),
+ * raw onnxruntime-node right after the CNN's servers. Measurements that are
+ * compared lie seconds apart, not a whole server's run: the machine drifts.
+ */
+async function runRound(servers: readonly ServerSpec[], config: HarnessConfig, round: number): Promise<Record<ScenarioName, ScenarioReport>> {
   const scenarios = {} as Record<ScenarioName, ScenarioReport>;
   for (const scenario of Object.values(SCENARIOS)) {
     scenarios[scenario.name] = {
@@ -191,11 +195,26 @@ async function runRound(servers: readonly ServerSpec[], config: HarnessConfig): 
       servers: {},
     };
   }
-  for (const spec of servers) await runServer(spec, config, scenarios);
+  const running = await startAll(servers, config, scenarios);
+  const order = servers.map((_, i) => servers[(i + round) % servers.length] as ServerSpec);
   try {
-    scenarios['cnn-binary'].raw_onnxruntime = await measureRawOrt(config.rawSecondsPerBatch, config.serverCpus);
-  } catch (error) {
-    scenarios['cnn-binary'].raw_onnxruntime = { error: error instanceof Error ? error.message : String(error) };
+    for (const scenario of Object.values(SCENARIOS)) {
+      for (const spec of order) {
+        const server = running.get(spec.name);
+        if (server && spec.scenarios.includes(scenario.name)) {
+          scenarios[scenario.name].servers[spec.name] = await measureHttpScenario(server, scenario, config);
+        }
+      }
+      if (scenario.name === 'cnn-binary') {
+        try {
+          scenarios['cnn-binary'].raw_onnxruntime = await measureRawOrt(config.rawSecondsPerBatch, config.serverCpus);
+        } catch (error) {
+          scenarios['cnn-binary'].raw_onnxruntime = { error: error instanceof Error ? error.message : String(error) };
+        }
+      }
+    }
+  } finally {
+    await Promise.all([...running.values()].map((server) => server.stop()));
   }
   return scenarios;
 }
@@ -245,7 +264,7 @@ export async function runHttpBenchmark(config: HarnessConfig): Promise<Report> {
   const servers = SERVERS.filter((s) => config.servers === null || config.servers.includes(s.name));
 
   const rounds: Array<Record<ScenarioName, ScenarioReport>> = [];
-  for (let round = 0; round < config.rounds; round++) rounds.push(await runRound(servers, config));
+  for (let round = 0; round < config.rounds; round++) rounds.push(await runRound(servers, config, round));
   const roundRatios = rounds.map(ratiosOf);
   const ratios = medianRatios(roundRatios);
   const scenarios = rounds[0] as Record<ScenarioName, ScenarioReport>;
