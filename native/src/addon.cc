@@ -17,6 +17,15 @@
 namespace weir {
 namespace {
 
+// Buffers kept between calls stay only as large as small bodies need: one
+// large body (decoded or encoded in a worker) must not pin its size for good.
+constexpr size_t kKeptBufferBytes = size_t{1} << 20;
+
+template <typename Buffer>
+void Trim(Buffer& buffer) {
+  if (buffer.capacity() * sizeof(typename Buffer::value_type) > kKeptBufferBytes) Buffer().swap(buffer);
+}
+
 Napi::Error ToJsError(Napi::Env env, const std::string& code, const std::string& message) {
   auto error = Napi::Error::New(env, message);
   error.Set("code", code);
@@ -274,16 +283,19 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
   }
 
   // liftJsonData(bytes: Uint8Array, scratch: Float64Array, keepUnlifted?: boolean)
-  // (json_lift.h): null when nothing was lifted (and not `keepUnlifted`); else the numbers go into `scratch` as
-  // [skeletonId, idStart, idEnd, inputs, start0, end0, ..., values] (the
-  // id's byte span in `bytes`, or -1, -1 when it was not lifted; starts and
-  // ends index `scratch`), and the skeleton (the text with each lifted array replaced
-  // by 0) comes back as a string the first time, with its id (or -1, not
-  // kept) in scratch[0], and as that id, a number, from then on. When the
-  // numbers do not fit `scratch`, it returns minus the length they need, and
-  // nothing else is done. Typed arrays per call cost more than the scan,
-  // hence the caller's scratch. The bytes are read during the call only, so
-  // they may be memory the caller merely borrows.
+  // (json_lift.h). Null when nothing was lifted (a binary request's header
+  // has nothing to lift: `keepUnlifted` keeps it as a skeleton all the same).
+  // Otherwise `scratch` receives
+  //   [skeletonId, idStart, idEnd, inputs, start0, end0, ..., values]
+  // (idStart, idEnd: the lifted id's byte span in `bytes`, or -1, -1; each
+  // input's start and end index `scratch`, or -1), and the skeleton (the
+  // text with each lifted array replaced by 0 and a lifted id by "") comes
+  // back as a string the first time, with its id in scratch[0] (-1: too long
+  // to keep), and as that id, a number, from then on. When the numbers do
+  // not fit `scratch`, it returns minus the length they need and does
+  // nothing else. Typed arrays per call cost more than the scan, hence the
+  // caller's scratch. The bytes are read during the call only, so they may
+  // be memory the caller merely borrows.
   Napi::Value LiftJsonData(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return Guarded(env, [&]() -> Napi::Value {
@@ -297,6 +309,14 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
           bytes_type != napi_uint8_array || scratch_type != napi_float64_array) {
         throw CodedError("WEIR_BAD_ARGUMENT", "liftJsonData(bytes, scratch) takes a Uint8Array and a Float64Array");
       }
+      struct TrimOnReturn {
+        LiftedJson& lifted;
+        ~TrimOnReturn() {
+          Trim(lifted.text);
+          Trim(lifted.values);
+          Trim(lifted.spans);
+        }
+      } trim{lifted_};
       const bool keep_unlifted = info.Length() > 2 && info[2].ToBoolean().Value();
       if (!LiftInputData(std::string_view(static_cast<const char*>(bytes), bytes_length), lifted_, keep_unlifted)) {
         return env.Null();
@@ -335,9 +355,12 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
         throw CodedError("WEIR_BAD_ARGUMENT", "jsonNumbers(data) takes a TypedArray");
       }
       text_.clear();
-      if (!AppendJsonArray(type, data, length, text_)) return env.Null();
-      napi_value result;
-      NAPI_THROW_IF_FAILED(env, napi_create_string_latin1(env, text_.data(), text_.size(), &result), Napi::Value());
+      const bool written = AppendJsonArray(type, data, length, text_);
+      napi_value result = nullptr;
+      const napi_status status = written ? napi_create_string_latin1(env, text_.data(), text_.size(), &result) : napi_ok;
+      Trim(text_);
+      if (!written) return env.Null();
+      NAPI_THROW_IF_FAILED(env, status, Napi::Value());
       return Napi::Value(env, result);
     });
   }
