@@ -112,6 +112,23 @@ describe('JSON outputs', () => {
     expect(raw).toContain(`"data":[${2n ** 62n + 1n}]`);
   });
 
+  it('writes integers of every width in full, at both ends of their range', () => {
+    const cases = [
+      ['INT8', Int8Array.of(-128, 0, 127)],
+      ['UINT8', Uint8Array.of(0, 255)],
+      ['INT16', Int16Array.of(-32768, 32767)],
+      ['UINT16', Uint16Array.of(0, 65535)],
+      ['INT32', Int32Array.of(-(2 ** 31), 2 ** 31 - 1)],
+      ['UINT32', Uint32Array.of(0, 2 ** 32 - 1)],
+      ['INT64', BigInt64Array.of(-(2n ** 63n), 2n ** 63n - 1n)],
+      ['UINT64', BigUint64Array.of(0n, 2n ** 64n - 1n)],
+    ] as const;
+    for (const [datatype, data] of cases) {
+      const { json } = encodeInferResponse({ model_name: 'm', model_version: '1', computeNs: 0, outputs: [{ name: 'y', datatype, shape: [data.length], data }] }, new Set());
+      expect(json, datatype).toContain(`"data":[${Array.from(data as ArrayLike<number | bigint>, String).join(',')}]`);
+    }
+  });
+
   it('writes every float as String() writes it (the addon lays out the shortest digits as JavaScript does)', () => {
     const bits = new Uint32Array(2);
     const doubles = new Float64Array(bits.buffer);
