@@ -88,15 +88,19 @@ describe('the pool wire format', () => {
     expect((moved?.inputs[0]?.data as Float64Array)[PACKED_TENSOR_LIMIT / 16]).toBe(1);
   });
 
-  it('shares the parts in shared memory, for the worker to join', () => {
-    const shared = [1, 2].map((v) => new Int32Array(new SharedArrayBuffer(8)).fill(v));
-    const ordinary = Int32Array.of(7, 7);
-    const data = [shared[0] as Int32Array, ordinary, shared[1] as Int32Array];
-    const { message, transferList } = encodeTasks([{ sessionKey: 'k', inputs: [{ name: 'x', datatype: 'INT32', shape: [3, 2], data }] }]);
+  it('shares the parts in shared memory past 4 KiB, for the worker to join, and copies smaller ones', () => {
+    const row = 1024; // 4 KiB of INT32
+    const shared = [1, 2].map((v) => new Int32Array(new SharedArrayBuffer(8 * row)).fill(v)); // two rows each
+    const small = new Int32Array(new SharedArrayBuffer(4 * row)).fill(3); // one row: 4 KiB, copied
+    const ordinary = new Int32Array(row).fill(7);
+    const data = [shared[0] as Int32Array, ordinary, small, shared[1] as Int32Array];
+    const { message, transferList } = encodeTasks([{ sessionKey: 'k', inputs: [{ name: 'x', datatype: 'INT32', shape: [6, row], data }] }]);
     expect(message.large).toEqual(shared);
     expect(transferList).toHaveLength(0);
     const [task] = decodeTasks(crossThread(message, transferList));
-    expect(Array.from(task?.inputs[0]?.data as Int32Array)).toEqual([1, 1, 7, 7, 2, 2]);
+    const joined = task?.inputs[0]?.data as Int32Array;
+    expect([0, 2, 3, 4].map((r) => joined[r * row])).toEqual([1, 7, 3, 2]);
+    expect(joined.length).toBe(6 * row);
   });
 
   it('round-trips replies, results and coded failures alike', () => {

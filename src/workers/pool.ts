@@ -25,7 +25,7 @@ import { isDataType } from '../tensors/datatypes.js';
 import type { Job } from './jobs.js';
 import type { Cancellation, RunReply, RunTask } from './task.js';
 import { Mailbox, MailboxState, REPLY_IN_MAILBOX } from './mailbox.js';
-import { decodeReplies, encodeTasks, encodeTasksInto, readFlatMessage } from './wire.js';
+import { type WireWriter, decodeReplies, readFlatMessage, writeTasks } from './wire.js';
 import type { JobMessage, WorkerData, WorkerMessage } from './worker.js';
 
 export interface PoolOptions {
@@ -230,18 +230,28 @@ export class WorkerPool {
     }
   }
 
-  /** Through the mailbox when the group lies flat in it, else as a message (whose arrival the mailbox announces). */
+  /**
+   * Written once; through the mailbox when the group lies flat in it, else as
+   * a message (whose arrival the mailbox announces).
+   */
   private sendGroup(slot: Slot, port: MessagePort, batches: PendingBatch[]): void {
+    const group = writable(batches);
+    if (group.batches.length === 0) return;
     const mailbox = slot.mailbox as Mailbox;
-    if (mailbox.current === MailboxState.IDLE && layFlat(batches, mailbox)) {
-      slot.group = batches;
-      mailbox.signal(MailboxState.REQUEST);
+    try {
+      if (mailbox.current === MailboxState.IDLE && group.writer.finishInto(mailbox.request)) {
+        slot.group = group.batches;
+        mailbox.signal(MailboxState.REQUEST);
+        return;
+      }
+      const { message, transferList } = group.writer.finish();
+      port.postMessage(message, transferList);
+    } catch (error) {
+      // Tasks are checked before they queue (malformedField): this is the pool's own failure, never silence.
+      for (const pending of group.batches) pending.reject(new WeirError('WEIR_INTERNAL', `the group could not be sent to a worker: ${(error as Error).message}`));
       return;
     }
-    const group = encodable(batches);
-    if (group.batches.length === 0) return;
     slot.group = group.batches;
-    port.postMessage(group.message, group.transferList);
     mailbox.signal(MailboxState.PORT);
   }
 
@@ -362,32 +372,23 @@ const isDimension = (d: unknown): boolean => Number.isInteger(d) && (d as number
 const isTypedArray = (value: unknown): boolean => ArrayBuffer.isView(value) && !(value instanceof DataView);
 
 /**
- * Encodes a group; a batch that cannot be encoded (a malformed tensor handed
+ * Writes a group; a batch that cannot be written (a malformed tensor handed
  * to the pool directly) is refused alone and the rest still go.
  */
-function encodable(batches: PendingBatch[]): { batches: PendingBatch[] } & ReturnType<typeof encodeTasks> {
+function writable(batches: PendingBatch[]): { batches: PendingBatch[]; writer: WireWriter } {
   try {
-    return { batches, ...encodeTasks(batches.map((pending) => pending.task)) };
+    return { batches, writer: writeTasks(batches.map((pending) => pending.task)) };
   } catch {
     const good = batches.filter((pending) => {
       try {
-        encodeTasks([pending.task]);
+        writeTasks([pending.task]);
         return true;
       } catch (error) {
         pending.reject(new WeirError('WEIR_BAD_TENSOR', `the batch cannot be sent to a worker: ${(error as Error).message}`));
         return false;
       }
     });
-    return { batches: good, ...encodeTasks(good.map((pending) => pending.task)) };
-  }
-}
-
-/** Writes the group into the mailbox; false when it cannot lie flat (it then goes as a message). */
-function layFlat(batches: PendingBatch[], mailbox: Mailbox): boolean {
-  try {
-    return encodeTasksInto(batches.map((pending) => pending.task), mailbox.request);
-  } catch {
-    return false; // a malformed tensor: the message path refuses it alone
+    return { batches: good, writer: writeTasks(good.map((pending) => pending.task)) };
   }
 }
 

@@ -29,11 +29,12 @@ export const PACKED_TENSOR_LIMIT = 64 * 1024;
 
 const FLAT_PREAMBLE_BYTES = 16;
 /**
- * Laid flat, parts in shared memory up to this size are copied in like any
- * other: a group without large parts then crosses in the mailbox. (Shared
- * parts are bodies of 4 KiB and more, read-body.ts; or callers' own.)
+ * Parts in shared memory up to this size are copied in like any other
+ * (copying them costs less than sharing them), so that a group without
+ * large parts can lie flat in a mailbox. (Shared parts are bodies of 4 KiB
+ * and more, read-body.ts; or callers' own.)
  */
-const FLAT_SHARED_COPY_LIMIT = 4 * 1024;
+const SHARED_COPY_LIMIT = 4 * 1024;
 const alignTo8 = (offset: number) => Math.ceil(offset / 8) * 8;
 
 export interface WireMessage {
@@ -47,10 +48,8 @@ export interface WireMessage {
 const PACKED = 0;
 const LARGE = 1;
 
-class WireWriter {
-  /** `flat`: the message is for the flat layout, which copies small shared parts too. */
-  constructor(private readonly flat = false) {}
-
+/** A group or its replies, written once: then laid flat into a mailbox, or finished as a message. */
+export class WireWriter {
   private readonly strings: string[] = [];
   private readonly stringIndex = new Map<string, number>();
   private readonly header: number[] = [];
@@ -95,7 +94,7 @@ class WireWriter {
 
   /** Writes one part; true when it went into the packed buffer. */
   private part(data: TypedArray, copy: boolean, align: boolean): boolean {
-    const shared = data.buffer instanceof SharedArrayBuffer && !(this.flat && data.byteLength <= FLAT_SHARED_COPY_LIMIT);
+    const shared = data.buffer instanceof SharedArrayBuffer && data.byteLength > SHARED_COPY_LIMIT;
     if (shared || !copy) {
       this.header.push(LARGE, this.large.length, data.byteLength);
       this.large.push(data);
@@ -112,7 +111,8 @@ class WireWriter {
   /**
    * Writes the message into `target` (8-byte aligned) in the flat layout;
    * false, with nothing usable written, when it does not fit or holds a
-   * tensor that crosses on its own.
+   * tensor that crosses on its own. The writer is left as it was: `finish`
+   * still makes the message.
    */
   finishInto(target: Uint8Array): boolean {
     if (this.large.length > 0 || target.byteOffset % 8 !== 0) return false;
@@ -205,8 +205,9 @@ export function transfersOf(message: WireMessage): ArrayBuffer[] {
   return transfers;
 }
 
-function writeTasks(tasks: readonly RunTask[], flat = false): WireWriter {
-  const writer = new WireWriter(flat);
+/** Writes a group of tasks, to lay flat (`finishInto`) or, failing that, to send as a message (`finish`). */
+export function writeTasks(tasks: readonly RunTask[]): WireWriter {
+  const writer = new WireWriter();
   writer.number(tasks.length);
   for (const task of tasks) {
     writer.string(task.sessionKey);
@@ -224,7 +225,7 @@ export function encodeTasks(tasks: readonly RunTask[]): { message: WireMessage; 
 
 /** Writes `tasks` into `target` in the flat layout; false when they do not fit it or hold a tensor that must cross on its own. */
 export function encodeTasksInto(tasks: readonly RunTask[], target: Uint8Array): boolean {
-  return writeTasks(tasks, true).finishInto(target);
+  return writeTasks(tasks).finishInto(target);
 }
 
 /**
