@@ -13,10 +13,9 @@
  * `git worktree` of the commit to compare with. One worker each; pin the
  * process (taskset -c 0) for figures like bench:http's.
  */
-import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-import { clockTicksPerSecond } from './lib/proc.js';
+import { threadCpuSeconds } from './lib/proc.js';
 import { SCENARIOS } from './lib/scenarios.js';
 
 const [other, windowsArg, inFlightArg] = process.argv.slice(2);
@@ -27,13 +26,7 @@ if (!other) {
 const WINDOWS = Number(windowsArg ?? 10);
 const IN_FLIGHT = Number(inFlightArg ?? 64);
 const body = new Uint8Array(SCENARIOS['tabular-json'].body);
-const US_PER_TICK = 1e6 / clockTicksPerSecond();
 
-/** The main thread's CPU time in clock ticks (utime + stime of the thread whose id is the pid). */
-function mainThreadTicks(): number {
-  const fields = readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return Number(fields[11]) + Number(fields[12]);
-}
 
 interface Build {
   dir: string;
@@ -78,9 +71,9 @@ const builds = [await load(resolve(other)), await load(resolve(import.meta.dirna
 for (const build of builds) await drive(build, 1); // warm up
 for (let window = 0; window < WINDOWS; window++) {
   for (const build of window % 2 === 0 ? builds : [...builds].reverse()) {
-    const before = mainThreadTicks();
+    const before = threadCpuSeconds(process.pid);
     const answered = await drive(build, 1);
-    build.usPerRequest.push(((mainThreadTicks() - before) * US_PER_TICK) / answered);
+    build.usPerRequest.push(((threadCpuSeconds(process.pid) - before) * 1e6) / answered);
   }
 }
 const [base, current] = builds;

@@ -32,10 +32,11 @@ interface ProcStat {
   cpuTicks: number;
 }
 
-function readStat(pid: number): ProcStat | undefined {
+/** `/proc/<pid>/stat`, or a thread's `/proc/<pid>/task/<tid>/stat`. */
+function readStat(pid: number, path = `/proc/${pid}/stat`): ProcStat | undefined {
   let text: string;
   try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    text = readFileSync(path, 'utf8');
   } catch {
     return undefined; // exited meanwhile
   }
@@ -43,6 +44,11 @@ function readStat(pid: number): ProcStat | undefined {
   // What follows starts at field 3 (state), so field n is at index n - 3.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   return { pid, pgrp: Number(fields[2]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
+}
+
+/** CPU seconds (user + system) used so far by one thread of this process (its main thread: `tid` = pid). */
+export function threadCpuSeconds(tid: number): number {
+  return (readStat(process.pid, `/proc/${process.pid}/task/${tid}/stat`)?.cpuTicks ?? 0) / clockTicksPerSecond();
 }
 
 /** CPU seconds (user + system) used so far by every live process in process group `pgid`. */

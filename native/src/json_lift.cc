@@ -174,9 +174,7 @@ class Scanner {
       switch (NumberArray(0)) {
         case Lift::kLifted:
           if (out_.values.size() == values_before) break;  // []: left as written
-          out_.text.append(json_.substr(copied_, start - copied_));
-          out_.text.push_back('0');
-          copied_ = pos_;
+          ReplaceInText(start, "0");
           out_.spans[2 * index] = static_cast<int32_t>(values_before);
           out_.spans[2 * index + 1] = static_cast<int32_t>(out_.values.size());
           ++lifted_;
@@ -192,6 +190,13 @@ class Scanner {
     return Value(3, Where::kOther, -1);
   }
 
+  // Writes the text up to `start`, then `with` in place of json_[start, pos_).
+  void ReplaceInText(size_t start, std::string_view with) {
+    out_.text.append(json_.substr(copied_, start - copied_));
+    out_.text.append(with);
+    copied_ = pos_;
+  }
+
   // The request's `id`: lifted when it is a string that reads as it is
   // written (no escapes, no control characters, which JSON.parse refuses);
   // anything else stays in the text for JSON.parse to judge.
@@ -203,9 +208,7 @@ class Scanner {
     for (char c : raw) {
       if (c == '\\' || static_cast<unsigned char>(c) < 0x20) return true;
     }
-    out_.text.append(json_.substr(copied_, start - copied_));
-    out_.text.append("\"\"");
-    copied_ = pos_;
+    ReplaceInText(start, "\"\"");
     out_.id_start = static_cast<int64_t>(start + 1);
     out_.id_end = static_cast<int64_t>(pos_ - 1);
     return true;

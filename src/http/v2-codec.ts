@@ -153,7 +153,8 @@ function readHeader(parsed: unknown): RequestHeader {
     return { name: input.name as string, datatype, shape: input.shape as number[], binarySize: binarySize as number | undefined, field, data: input.data };
   });
 
-  const header: RequestHeader = { inputs, binaryOutputs: parameters.binary_data_output === true ? 'all' : new Set<string>() };
+  const binaryOutputs = new Set<string>();
+  const header: RequestHeader = { inputs, binaryOutputs: parameters.binary_data_output === true ? 'all' : binaryOutputs };
   if (json.outputs !== undefined) {
     if (!Array.isArray(json.outputs)) invalid('outputs: expected an array of { name }');
     // Frozen: a shared header hands this one array to every request that sends its skeleton.
@@ -161,7 +162,7 @@ function readHeader(parsed: unknown): RequestHeader {
       const output = object(raw, `outputs[${i}]`);
       if (typeof output.name !== 'string') invalid(`outputs[${i}].name: expected a string`);
       const outputParameters = output.parameters === undefined ? {} : object(output.parameters, `outputs[${i}].parameters`);
-      if (outputParameters.binary_data === true && header.binaryOutputs !== 'all') (header.binaryOutputs as Set<string>).add(output.name as string);
+      if (outputParameters.binary_data === true) binaryOutputs.add(output.name as string);
       return output.name as string;
     }));
   }
@@ -181,15 +182,15 @@ function readHeader(parsed: unknown): RequestHeader {
  * outputs recur in every response, and a quoted name costs more to write
  * than to look up. Each map starts again when it grows past its bound.
  */
-class TextCache<K> {
-  private readonly texts = new Map<K, Map<string, string>>();
+class TextCache {
+  private readonly texts = new Map<string, Map<string, string>>();
 
   constructor(
-    private readonly write: (outer: K, inner: string) => string,
+    private readonly write: (outer: string, inner: string) => string,
     private readonly bound = 1024,
   ) {}
 
-  get(outer: K, inner: string): string {
+  get(outer: string, inner: string): string {
     let byInner = this.texts.get(outer);
     if (byInner === undefined) {
       if (this.texts.size >= this.bound) this.texts.clear();
@@ -204,8 +205,8 @@ class TextCache<K> {
   }
 }
 
-const responseHeads = new TextCache<string>((model, version) => `{"model_name":${JSON.stringify(model)},"model_version":${JSON.stringify(version)}`);
-const outputHeads = new TextCache<string>((name, datatype) => `{"name":${JSON.stringify(name)},"datatype":"${datatype}","shape":[`);
+const responseHeads = new TextCache((model, version) => `{"model_name":${JSON.stringify(model)},"model_version":${JSON.stringify(version)}`);
+const outputHeads = new TextCache((name, datatype) => `{"name":${JSON.stringify(name)},"datatype":"${datatype}","shape":[`);
 
 /**
  * Encodes a response: its JSON, written as text directly (no object graph to
