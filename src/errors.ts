@@ -36,6 +36,7 @@ export const ERRORS = {
   // The request does not follow the protocol.
   WEIR_INVALID_REQUEST: bad('the request body does not follow the V2 protocol (malformed JSON, a missing field, binary sizes that do not add up)'),
   WEIR_BODY_TOO_LARGE: { http: 413, grpc: GrpcStatus.RESOURCE_EXHAUSTED, meaning: 'the request body exceeds the configured limit' },
+  WEIR_UNSUPPORTED_ENCODING: { http: 415, grpc: GrpcStatus.UNIMPLEMENTED, meaning: "the request body's Content-Encoding is not gzip, deflate or identity" },
   WEIR_BODY_TIMEOUT: { http: 408, grpc: GrpcStatus.DEADLINE_EXCEEDED, meaning: 'the request body arrived too slowly' },
   WEIR_NOT_FOUND: { http: 404, grpc: GrpcStatus.NOT_FOUND, meaning: 'no such endpoint' },
   // The request is malformed for the model it addresses.

@@ -44,7 +44,7 @@ async function serve(args: string[]): Promise<void> {
     grpc = await startGrpcServer(core, { host: options.host, port: options.grpcPort, maxMessageBytes: options.grpcMaxMessageBytes });
     metricsServer = await startMetricsServer(metrics, options.host, options.metricsPort);
   } catch (error) {
-    http?.close();
+    await http?.close();
     await grpc?.close();
     await core.stop();
     throw error;
@@ -65,11 +65,11 @@ async function serve(args: string[]): Promise<void> {
 
   await stopRequested;
   log.info('weir: stopping; finishing the requests in flight');
-  http.close();
-  // gRPC first stops accepting, then waits for its calls; the core answers them meanwhile.
+  // Both front ends first stop accepting, then wait for their answers to go out; the core answers meanwhile.
+  const httpClosed = http.close();
   const grpcClosed = grpc.close();
   await core.stop();
-  await grpcClosed;
+  await Promise.all([httpClosed, grpcClosed]);
   await metricsServer.close();
   log.info('weir: stopped');
   // Idle keep-alive connections would keep the loop alive: everything is answered.

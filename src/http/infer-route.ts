@@ -8,8 +8,9 @@
  */
 import type { InferenceCore, InferResponse } from '../core/core.js';
 import { type TypedArray, buffersOf } from '../tensors/datatypes.js';
+import { contentCoding } from './content-coding.js';
 import type { BodyReader } from './read-body.js';
-import { type Exchange, JSON_HEADERS, exchange, send, sendError } from './respond.js';
+import { type Exchange, type Exchanges, JSON_HEADERS, send, sendError } from './respond.js';
 import type { HttpRequest, HttpResponse } from './uws.js';
 import { type DecodedRequest, decodeInferRequest, encodeInferResponse } from './v2-codec.js';
 import { DECODE_V2_JSON, ENCODE_V2_RESPONSE, LARGE_JSON_BYTES } from './v2-jobs.js';
@@ -17,6 +18,7 @@ import { DECODE_V2_JSON, ENCODE_V2_RESPONSE, LARGE_JSON_BYTES } from './v2-jobs.
 /** Header names as bytes: uWS converts a string argument to UTF-8 on every call. */
 const HEADER_LENGTH = Buffer.from('inference-header-content-length');
 const CONTENT_LENGTH = Buffer.from('content-length');
+const CONTENT_ENCODING = Buffer.from('content-encoding');
 
 /** Binary bodies from this size go to shared memory; copying smaller ones costs less than sharing them. */
 const SHARED_BODY_BYTES = 4096;
@@ -24,9 +26,9 @@ const SHARED_BODY_BYTES = 4096;
 /** Which model and version a request names (its path parameters, decoded). */
 export type InferTarget = (req: HttpRequest) => { model: string; version: string | undefined };
 
-export function inferRoute(core: InferenceCore, bodies: BodyReader, target: InferTarget): (res: HttpResponse, req: HttpRequest) => void {
+export function inferRoute(core: InferenceCore, bodies: BodyReader, exchanges: Exchanges, target: InferTarget): (res: HttpResponse, req: HttpRequest) => void {
   return (res, req) => {
-    const ex = exchange(res);
+    const ex = exchanges.start(res, req);
     try {
       // uWS's request object lives only until this handler returns: read it all now.
       const { model, version } = target(req);
@@ -38,7 +40,8 @@ export function inferRoute(core: InferenceCore, bodies: BodyReader, target: Infe
       const borrow = declared === undefined;
       const contentLength = req.getHeader(CONTENT_LENGTH);
       const shared = !borrow && Number(contentLength) >= SHARED_BODY_BYTES;
-      bodies.read(ex, contentLength, (body, borrowed) => decode(ex, model, version, body, borrowed, declared), { alignAt, borrow, shared });
+      const coding = contentCoding(req.getHeader(CONTENT_ENCODING));
+      bodies.read(ex, contentLength, (body, borrowed) => decode(ex, model, version, body, borrowed, declared), { alignAt, borrow, shared, coding });
     } catch (error) {
       sendError(ex, error);
     }

@@ -13,7 +13,9 @@
  * is then handed over in uWS's own memory, without a copy. `shared` reads a
  * body of declared length into pooled shared memory, for tensors that the
  * workers then read where they are; the caller gives it back with
- * `release` once its request is answered.
+ * `release` once its request is answered. A body sent compressed (`coding`)
+ * is read whole, then handed over inflated (content-coding.ts), and none of
+ * these three apply to it.
  *
  * Slow bodies are found by one sweep per reader rather than a timer per
  * request: a request costs two set operations instead of a timer. A body is
@@ -24,6 +26,7 @@
 import { WeirError } from '../errors.js';
 import { nativeAddon } from '../native/addon.js';
 import { SharedBufferPool } from '../tensors/shared-buffers.js';
+import { type ContentCoding, decompressBody } from './content-coding.js';
 import { type Exchange, sendError } from './respond.js';
 
 /** memcpy: V8 copies into shared memory byte by byte unless source and target are aligned alike. */
@@ -38,6 +41,8 @@ export interface ReadOptions {
   alignAt?: number;
   borrow?: boolean;
   shared?: boolean;
+  /** The body's Content-Encoding: anything but identity is inflated before `onBody` sees it. */
+  coding?: ContentCoding;
 }
 
 /** Called with the whole body; a `borrowed` one is valid only during the call. */
@@ -65,8 +70,11 @@ export class BodyReader {
   }
 
   /** Calls `onBody` with the whole body, or answers the error itself and never calls it. */
-  read(ex: Exchange, contentLength: string, onBody: OnBody, { alignAt = 0, borrow = false, shared = false }: ReadOptions = {}): void {
+  read(ex: Exchange, contentLength: string, onBody: OnBody, options: ReadOptions = {}): void {
     const { maxBodyBytes } = this.limits;
+    const coding = options.coding ?? 'identity';
+    // What the caller gets of a compressed body is zlib's buffer, not the one read here.
+    const { alignAt = 0, borrow = false, shared = false } = coding === 'identity' ? options : {};
     const declared = /^\d+$/.test(contentLength) ? Number(contentLength) : -1;
     if (declared > maxBodyBytes) {
       sendError(ex, new WeirError('WEIR_BODY_TOO_LARGE', `the body's ${declared} bytes exceed the limit of ${maxBodyBytes}`), true);
@@ -90,7 +98,16 @@ export class BodyReader {
       this.reading.delete(state);
       ex.onAbort = null;
       into = null;
-      onBody(body, borrowed);
+      if (coding === 'identity') {
+        onBody(body, borrowed);
+        return;
+      }
+      decompressBody(body, coding, maxBodyBytes).then(
+        (plain) => {
+          if (!ex.done) onBody(plain, false); // the client may have left while it inflated
+        },
+        (error: unknown) => sendError(ex, error),
+      );
     };
     const receive = (chunk: ArrayBuffer, isLast: boolean) => {
       if (ex.done) {

@@ -8,7 +8,7 @@ import type { InferenceCore } from '../core/core.js';
 import { WeirError } from '../errors.js';
 import { inferRoute } from './infer-route.js';
 import { type BodyLimits, BodyReader } from './read-body.js';
-import { exchange, sendError, sendJson } from './respond.js';
+import { Exchanges, sendError, sendJson } from './respond.js';
 import { App, type HttpRequest, type HttpResponse, LISTEN_EXCLUSIVE_PORT, type ListenSocket, closeListenSocket, listenPort } from './uws.js';
 
 export interface HttpServerOptions extends BodyLimits {
@@ -21,9 +21,16 @@ export const DEFAULT_HTTP_LIMITS: BodyLimits = { maxBodyBytes: 64 * 1024 * 1024,
 export interface HttpServer {
   /** The port listened on (useful with port 0). */
   readonly port: number;
-  /** Stops accepting connections; requests in flight still get their answers. */
-  close(): void;
+  /**
+   * Stops accepting connections; requests in flight still get their answers.
+   * Resolves once those answers are out (or their clients gone), or after
+   * `graceMs`, whichever comes first.
+   */
+  close(graceMs?: number): Promise<void>;
 }
+
+/** How long close() waits by default for the answers in flight to go out. */
+export const HTTP_SHUTDOWN_GRACE_MS = 5000;
 
 /** HTTP extensions Weir supports, reported by GET /v2. */
 const EXTENSIONS = ['binary_tensor_data', 'model_configuration'];
@@ -42,11 +49,12 @@ function pathParameter(req: HttpRequest, index: number, what: string): string {
 export function startHttpServer(core: InferenceCore, options: HttpServerOptions): Promise<HttpServer> {
   const app = App();
   const bodies = new BodyReader(options);
+  const exchanges = new Exchanges();
 
   /** A GET answered from the core synchronously; errors map through the error table. */
   const get = (pattern: string, answer: (req: HttpRequest) => [number, unknown]) =>
     app.get(pattern, (res: HttpResponse, req: HttpRequest) => {
-      const ex = exchange(res);
+      const ex = exchanges.start(res, req);
       try {
         const [status, body] = answer(req);
         sendJson(ex, status, body);
@@ -67,10 +75,10 @@ export function startHttpServer(core: InferenceCore, options: HttpServerOptions)
       const ready = core.modelReady(model(req), version(req));
       return [ready ? 200 : 503, { name: model(req), ready }];
     });
-    app.post(`${prefix}/infer`, inferRoute(core, bodies, (req) => ({ model: model(req), version: version(req) })));
+    app.post(`${prefix}/infer`, inferRoute(core, bodies, exchanges, (req) => ({ model: model(req), version: version(req) })));
   }
   app.any('/*', (res: HttpResponse, req: HttpRequest) => {
-    sendError(exchange(res), new WeirError('WEIR_NOT_FOUND', `no endpoint ${req.getMethod().toUpperCase()} ${req.getUrl()}; see the KServe V2 routes under /v2`));
+    sendError(exchanges.start(res, req), new WeirError('WEIR_NOT_FOUND', `no endpoint ${req.getMethod().toUpperCase()} ${req.getUrl()}; see the KServe V2 routes under /v2`));
   });
 
   return new Promise((resolve, reject) => {
@@ -83,9 +91,12 @@ export function startHttpServer(core: InferenceCore, options: HttpServerOptions)
       let open = true;
       resolve({
         port: listenPort(socket),
-        close() {
+        close(graceMs = HTTP_SHUTDOWN_GRACE_MS) {
           if (open) closeListenSocket(socket);
           open = false;
+          let timer: NodeJS.Timeout | undefined;
+          const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+          return Promise.race([exchanges.settled(), grace]).finally(() => clearTimeout(timer));
         },
       });
     });
