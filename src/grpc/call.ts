@@ -4,7 +4,7 @@
  * messages and trailers, and the status, which is sent as trailers, or
  * alone ("trailers-only") when nothing was answered before it.
  */
-import { gunzipSync, inflateSync } from 'node:zlib';
+import { gunzip, inflate } from 'node:zlib';
 
 import { GrpcStatus } from '../errors.js';
 import type { H2Stream, StreamListener } from './h2/connection.js';
@@ -42,7 +42,17 @@ const VIEW_SLACK_BYTES = 64 * 1024;
  */
 export class RequestBudget {
   held = 0;
+  /** The connection's decompressions, run one after another: each may fill the room left. */
+  private decompressions: Promise<unknown> = Promise.resolve();
+
   constructor(readonly limit: number) {}
+
+  /** Runs `task` once the connection's earlier decompressions have finished. */
+  inTurn<T>(task: () => Promise<T>): Promise<T> {
+    const turn = this.decompressions.then(task);
+    this.decompressions = turn.catch(() => {});
+    return turn;
+  }
 }
 
 /** A call's status: code 0 (OK) or an error with its message. */
@@ -106,6 +116,13 @@ export class Call implements StreamListener {
   /** Whether the message being read is compressed (its prefix's flag). */
   private compressed = false;
   private events: CallEvents | null = null;
+  /**
+   * What waits behind a message being decompressed (off the event loop):
+   * the messages after it and the client's end, handed on in order. Null
+   * when nothing waits, and messages are handed on as they arrive.
+   */
+  private queue: Promise<unknown> | null = null;
+  private queued = 0;
 
   constructor(
     readonly stream: H2Stream,
@@ -224,9 +241,14 @@ export class Call implements StreamListener {
       this.finish({ code: GrpcStatus.INTERNAL, details: 'the request ended inside a message' });
       return;
     }
-    // The unary request goes on to be answered: it no longer waits here.
-    this.release();
-    this.events?.end();
+    const ended = () => {
+      if (this.finished) return; // a message queued before it failed
+      // The unary request goes on to be answered: it no longer waits here.
+      this.release();
+      this.events?.end();
+    };
+    if (this.queue) this.inOrder(ended);
+    else ended();
   }
 
   reset(): void {
@@ -277,28 +299,71 @@ export class Call implements StreamListener {
     return at + take;
   }
 
-  /** Hands a whole message on, decompressed first if it came compressed (never past the message limit or the budget). */
+  /**
+   * Hands a whole message on. One that came compressed is decompressed on
+   * libuv's thread pool (never past the message limit or the budget), and
+   * what follows it waits, so that the call's messages keep their order.
+   */
   private deliver(bytes: Buffer): void {
-    let message = bytes;
-    if (this.compressed) {
-      const room = this.budget.limit - this.budget.held;
-      try {
-        message = (this.encoding === 'gzip' ? gunzipSync : inflateSync)(bytes, { maxOutputLength: Math.max(1, Math.min(this.maxMessageBytes, room)) });
-      } catch (error) {
-        const tooLarge = (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
-        const limit = room < this.maxMessageBytes ? this.budgetExceeded() : `a request message decompresses past the server's limit of ${this.maxMessageBytes} bytes (--grpc-max-message-mb)`;
-        this.finish(
-          tooLarge
-            ? { code: GrpcStatus.RESOURCE_EXHAUSTED, details: limit }
-            : { code: GrpcStatus.INTERNAL, details: `a ${this.encoding} message that cannot be decompressed: ${(error as Error).message}` },
-        );
-        return;
-      }
+    if (!this.compressed && this.queue === null) {
+      this.handOn(bytes);
+      return;
     }
+    // The bytes held to assemble this message are its own now: the next message's are counted apart.
+    const held = this.heldBytes;
+    this.heldBytes = 0;
+    const message = this.compressed ? this.budget.inTurn(() => this.decompress(bytes)) : Promise.resolve(bytes);
+    message.catch(() => {}); // its failure is handled in its turn below
+    this.inOrder(() =>
+      message.then(
+        (plain) => {
+          this.budget.held -= held;
+          if (!this.finished) this.handOn(plain);
+        },
+        (status: CallStatus) => {
+          this.budget.held -= held;
+          this.finish(status);
+        },
+      ),
+    );
+  }
+
+  /** Runs `step` after everything that waits already (each step looks for itself whether the call finished meanwhile). */
+  private inOrder(step: () => unknown): void {
+    this.queued += 1;
+    const queue = (this.queue ?? Promise.resolve()).then(step).finally(() => {
+      this.queued -= 1;
+      if (this.queued === 0) this.queue = null;
+    });
+    this.queue = queue;
+  }
+
+  private handOn(message: Buffer): void {
     // What was held to assemble it is handed on; a unary request stays counted until the client ends its side.
     this.release();
     if (this.unary && !this.hold(message.length)) return;
     this.events?.message(message);
+  }
+
+  /** The message inflated, or the status that refuses it. */
+  private decompress(bytes: Buffer): Promise<Buffer> {
+    const room = this.budget.limit - this.budget.held;
+    const inflater = this.encoding === 'gzip' ? gunzip : inflate;
+    return new Promise((resolve, reject) => {
+      inflater(bytes, { maxOutputLength: Math.max(1, Math.min(this.maxMessageBytes, room)) }, (error, message) => {
+        if (!error) {
+          resolve(message);
+          return;
+        }
+        const tooLarge = (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+        const limit = room < this.maxMessageBytes ? this.budgetExceeded() : `a request message decompresses past the server's limit of ${this.maxMessageBytes} bytes (--grpc-max-message-mb)`;
+        reject(
+          tooLarge
+            ? { code: GrpcStatus.RESOURCE_EXHAUSTED, details: limit }
+            : { code: GrpcStatus.INTERNAL, details: `a ${this.encoding} message that cannot be decompressed: ${error.message}` },
+        );
+      });
+    });
   }
 
   /** Counts `bytes` more in the connection's budget; past it, fails the call and returns false. */
