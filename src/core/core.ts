@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { type ThreadPlan, type ThreadRequest, planThreads } from '../config/threads.js';
 import type { BatchStats } from '../batching/batcher.js';
 import { type ErrorCode, WeirError, toWeirError } from '../errors.js';
-import { nativeAddon } from '../native/addon.js';
+import { type RunResult, nativeAddon } from '../native/addon.js';
 import type { ModelVersion, ServedVersion, VersionState } from '../repository/model-version.js';
 import { type Model, ModelRepository } from '../repository/repository.js';
 import type { Tensor } from '../tensors/tensor.js';
@@ -137,40 +137,56 @@ export class InferenceCore {
     });
   }
 
-  async infer(request: InferRequest): Promise<InferResponse> {
+  /**
+   * Answers one request through its version's batcher. Written as promise
+   * steps rather than an async function: the async function's frame was
+   * ~0.7 KB of garbage per request, a sixth of all a request allocated.
+   */
+  infer(request: InferRequest): Promise<InferResponse> {
     const started = performance.now();
-    let entry: ModelVersion | null = null;
-    let version = '';
+    let entry: ModelVersion;
+    let served: ServedVersion;
+    let ran: Promise<RunResult>;
     try {
       if (this.stopping) throw new WeirError('WEIR_SERVER_STOPPING', 'the server is shutting down');
       if (!Array.isArray(request.inputs)) throw new WeirError('WEIR_BAD_ARGUMENT', 'inputs must be an array of tensors');
-      const candidate = this.versionToServe(request.model, request.version);
-      const served = candidate.acquire();
-      entry = candidate;
-      version = String(served.version);
+      entry = this.versionToServe(request.model, request.version);
+      served = entry.acquire();
+    } catch (error) {
+      return Promise.reject(this.failed(request, '', started, error));
+    }
+    try {
       const outputs = validateRequest(served, request.inputs, request.outputs);
       const timeoutMs = Math.min(request.timeoutMs ?? Number.POSITIVE_INFINITY, this.requestTimeoutMs);
-      const result = await served.batcher.submit({
-        inputs: request.inputs,
-        outputs,
-        deadline: started + timeoutMs,
-        arrivedAt: started,
-        cancellation: request.cancellation,
-      });
-      const response: InferResponse = { model_name: served.model, model_version: version, outputs: result.outputs, computeNs: result.runNs };
-      if (request.id !== undefined) response.id = request.id;
-      this.observer?.requestFinished(served.model, version, (performance.now() - started) / 1000, null);
-      return response;
+      ran = served.batcher.submit({ inputs: request.inputs, outputs, deadline: started + timeoutMs, arrivedAt: started, cancellation: request.cancellation });
     } catch (error) {
-      if (this.observer) {
-        const { code } = toWeirError(error);
-        const model = code === 'WEIR_MODEL_NOT_FOUND' ? '' : String(request.model);
-        this.observer.requestFinished(model, version, (performance.now() - started) / 1000, code);
-      }
-      throw error;
-    } finally {
-      entry?.release();
+      entry.release();
+      return Promise.reject(this.failed(request, String(served.version), started, error));
     }
+    return ran.then(
+      (result) => {
+        entry.release();
+        const version = String(served.version);
+        const response: InferResponse = { model_name: served.model, model_version: version, outputs: result.outputs, computeNs: result.runNs };
+        if (request.id !== undefined) response.id = request.id;
+        this.observer?.requestFinished(served.model, version, (performance.now() - started) / 1000, null);
+        return response;
+      },
+      (error: unknown) => {
+        entry.release();
+        throw this.failed(request, String(served.version), started, error);
+      },
+    );
+  }
+
+  /** Counts a failed request (by its error's code) and gives the error back to be thrown. */
+  private failed(request: InferRequest, version: string, started: number, error: unknown): unknown {
+    if (this.observer) {
+      const { code } = toWeirError(error);
+      const model = code === 'WEIR_MODEL_NOT_FOUND' ? '' : String(request.model);
+      this.observer.requestFinished(model, version, (performance.now() - started) / 1000, code);
+    }
+    return error;
   }
 
   /**
