@@ -79,7 +79,8 @@ function malformedShape(shape: unknown, index: number): WeirError {
 
 function checkShape(shape: unknown, spec: TensorSpec, index: number): void {
   if (!Array.isArray(shape)) throw malformedShape(shape, index);
-  for (const dim of shape) if (!Number.isInteger(dim) || dim < 0) throw malformedShape(shape, index);
+  // Indexed: this runs on every request, and for-of allocated an iterator result per dimension here.
+  for (let d = 0; d < shape.length; d++) if (!Number.isInteger(shape[d]) || (shape[d] as number) < 0) throw malformedShape(shape, index);
   if (shape.length !== spec.shape.length) {
     throw new WeirError('WEIR_SHAPE_MISMATCH', `inputs[${index}].shape: input '${spec.name}' expects ${spec.shape.length} dimensions ${formatShape(spec.shape)}, got ${formatShape(shape)}`);
   }

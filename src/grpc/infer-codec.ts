@@ -23,16 +23,15 @@ export function decodeInferRequest(message: ModelInferRequest): InferRequest {
     invalid(`raw_input_contents: ${raw.length} entries for ${message.inputs.length} inputs; give one per input, in the order of inputs`);
   }
   const inputs = message.inputs.map((input, i): Tensor => {
-    const field = `inputs[${i}]`;
-    if (!isDataType(input.datatype)) invalid(`${field}.datatype: expected a V2 datatype such as FP32, got ${JSON.stringify(input.datatype)}`);
+    if (!isDataType(input.datatype)) invalid(`inputs[${i}].datatype: expected a V2 datatype such as FP32, got ${JSON.stringify(input.datatype)}`);
     const datatype = input.datatype as DataType;
     const shape = input.shape.map(Number);
-    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) invalid(`${field}.shape: expected non-negative integers, got [${input.shape.join(',')}]`);
-    if (!useRaw) return { name: input.name, datatype, shape, data: fromContents(datatype, shape, input.contents, field) };
+    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) invalid(`inputs[${i}].shape: expected non-negative integers, got [${input.shape.join(',')}]`);
+    if (!useRaw) return { name: input.name, datatype, shape, data: fromContents(datatype, shape, input.contents, `inputs[${i}]`) };
     if (hasContents(input.contents)) {
-      invalid(`${field}.contents: the request also has raw_input_contents; give every input's data in contents, or every input's in raw_input_contents, not both`);
+      invalid(`inputs[${i}].contents: the request also has raw_input_contents; give every input's data in contents, or every input's in raw_input_contents, not both`);
     }
-    return { name: input.name, datatype, shape, data: fromRawContents(datatype, shape, raw[i] as Buffer, `raw_input_contents[${i}]`) };
+    return { name: input.name, datatype, shape, data: fromRawContents(datatype, shape, raw[i] as Buffer, i) };
   });
 
   const request: InferRequest = { model: message.model_name, inputs };

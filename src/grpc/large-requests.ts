@@ -55,15 +55,21 @@ export function deferringLargeInputs(deserialize: (bytes: Buffer) => unknown): (
 
 /**
  * A serialized message's top-level fields, read without decoding it: calls
- * `field` with each length-delimited one's number and content (a view).
+ * `field` with each length-delimited one's number and where its content
+ * lies (offsets, not a view: this runs on every request).
  * Returns false for anything malformed (the decoder then says what).
  */
-function forEachTopLevelField(message: Buffer, field: (number: number, content: Buffer) => void): boolean {
+function forEachTopLevelField(message: Buffer, field: (number: number, start: number, end: number) => void): boolean {
   const reader = new Reader(message, message.length);
   try {
     for (let tag = reader.nextTag(); tag >= 0; tag = reader.nextTag()) {
-      if ((tag & 7) === LENGTH_DELIMITED) field(tag >>> 3, reader.view());
-      else reader.skip(tag & 7);
+      if ((tag & 7) !== LENGTH_DELIMITED) {
+        reader.skip(tag & 7);
+        continue;
+      }
+      const outer = reader.enter();
+      field(tag >>> 3, reader.position, reader.end);
+      reader.leave(outer);
     }
   } catch {
     return false;
@@ -74,8 +80,8 @@ function forEachTopLevelField(message: Buffer, field: (number: number, content: 
 /** The bytes of a ModelInferRequest's `inputs` (typed contents included); 0 when malformed. Runs on every request: it builds nothing. */
 export function inputsBytesOf(message: Buffer): number {
   let bytes = 0;
-  const counted = forEachTopLevelField(message, (number, content) => {
-    if (number === INPUTS_FIELD) bytes += content.length;
+  const counted = forEachTopLevelField(message, (number, start, end) => {
+    if (number === INPUTS_FIELD) bytes += end - start;
   });
   return counted ? bytes : 0;
 }
@@ -83,10 +89,10 @@ export function inputsBytesOf(message: Buffer): number {
 /** The names a request's answer repeats, read from its bytes (only for a request left undecoded). */
 export function readEcho(message: Buffer): Echo {
   const echo: Echo = { model_name: '', model_version: '', id: '' };
-  forEachTopLevelField(message, (number, content) => {
-    if (number === MODEL_NAME_FIELD) echo.model_name = content.toString('utf8');
-    else if (number === MODEL_VERSION_FIELD) echo.model_version = content.toString('utf8');
-    else if (number === ID_FIELD) echo.id = content.toString('utf8');
+  forEachTopLevelField(message, (number, start, end) => {
+    if (number === MODEL_NAME_FIELD) echo.model_name = message.toString('utf8', start, end);
+    else if (number === MODEL_VERSION_FIELD) echo.model_version = message.toString('utf8', start, end);
+    else if (number === ID_FIELD) echo.id = message.toString('utf8', start, end);
   });
   return echo;
 }

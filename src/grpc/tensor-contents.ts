@@ -98,24 +98,30 @@ export function fromContents(datatype: DataType, shape: readonly number[], conte
   }
 }
 
-/** One raw_input_contents entry (`field`) as the datatype's TypedArray: a view when aligned, else one copy. */
-export function fromRawContents(datatype: DataType, shape: readonly number[], raw: Buffer, field: string): TypedArray {
+const rawField = (index: number) => `raw_input_contents[${index}]`;
+
+/**
+ * raw_input_contents[index] as the datatype's TypedArray: a view when
+ * aligned, else one copy. (The index, not the field's name, is passed: the
+ * name is only built for an error.)
+ */
+export function fromRawContents(datatype: DataType, shape: readonly number[], raw: Buffer, index: number): TypedArray {
   const { size, array } = DATATYPES[datatype];
   if (datatype === 'BYTES') {
     const count = countBytesElements(raw);
     if (count === -1) {
-      throw new WeirError('WEIR_DATA_SIZE_MISMATCH', `${field}: the BYTES elements' 4-byte length prefixes do not add up to its ${raw.byteLength} bytes`);
+      throw new WeirError('WEIR_DATA_SIZE_MISMATCH', `${rawField(index)}: the BYTES elements' 4-byte length prefixes do not add up to its ${raw.byteLength} bytes`);
     }
-    checkCount(count, shape, datatype, field);
+    checkCount(count, shape, datatype, rawField(index));
     return new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
   }
   if (raw.byteLength % size !== 0) {
-    throw new WeirError('WEIR_DATA_SIZE_MISMATCH', `${field}: ${raw.byteLength} bytes is not a whole number of ${datatype} elements (${size} bytes each)`);
+    throw new WeirError('WEIR_DATA_SIZE_MISMATCH', `${rawField(index)}: ${raw.byteLength} bytes is not a whole number of ${datatype} elements (${size} bytes each)`);
   }
   const count = raw.byteLength / size;
   const expected = elementCount(shape);
   if (count !== expected) {
-    throw new WeirError('WEIR_DATA_SIZE_MISMATCH', `${field}: shape [${shape.join(',')}] needs ${expected} ${datatype} elements (${expected * size} bytes), got ${raw.byteLength} bytes`);
+    throw new WeirError('WEIR_DATA_SIZE_MISMATCH', `${rawField(index)}: shape [${shape.join(',')}] needs ${expected} ${datatype} elements (${expected * size} bytes), got ${raw.byteLength} bytes`);
   }
   if (raw.byteOffset % size === 0) return new array(raw.buffer as ArrayBuffer, raw.byteOffset, count);
   // Uint8Array's slice copies (a Buffer's would be a view).
