@@ -6,7 +6,10 @@
  * load pinned to another core. Prints one JSON object: per protocol the
  * HTTP benchmark's figures (requests/s, latency, errors, server CPU per
  * request, mean batch size), gRPC's CPU per request against HTTP's, and
- * targets (see bench/lib/grpc-harness.ts).
+ * targets (see bench/lib/grpc-harness.ts). Every path is driven once,
+ * unmeasured, before any is measured; then the sequence runs BENCH_ROUNDS
+ * times (3) and each ratio is the median of the rounds' (the figures of the
+ * first round, and each round's ratios, are printed too).
  *
  *   npm run bench:grpc                  10 s per measurement, 64 connections / callers
  *   BENCH_SECONDS=3 npm run bench:grpc  shorter (CPU time has 10 ms resolution: keep seconds, not fractions)
@@ -17,7 +20,7 @@
  * client stops near 5-7 k unary calls/s on its core, h2load keeps the
  * server busy; gRPC failures are counted from the server's metrics.
  *
- * Environment: as bench/http.ts (BENCH_SECONDS, BENCH_WARMUP_SECONDS,
+ * Environment: as bench/http.ts (BENCH_SECONDS, BENCH_WARMUP_SECONDS, BENCH_ROUNDS,
  * BENCH_CONNECTIONS, BENCH_SERVER_CPUS, BENCH_CLIENT_CPUS,
  * BENCH_START_TIMEOUT_S, BENCH_WEIR_CLI), plus BENCH_GRPC_CALLERS (default:
  * BENCH_CONNECTIONS), BENCH_GRPC_CHANNELS (4) and BENCH_H2LOAD. Needs

@@ -92,7 +92,7 @@ export interface Report {
   targets: Record<string, boolean | null>;
 }
 
-type Ratios = Record<string, number | null>;
+export type Ratios = Record<string, number | null>;
 
 export const isMeasured = (r: ServerResult | undefined): r is Extract<ServerResult, { requests: number }> =>
   r !== undefined && 'requests' in r;
@@ -243,7 +243,7 @@ function ratiosOf(scenarios: Record<ScenarioName, ScenarioReport>): Ratios {
 }
 
 /** Each ratio's median over the rounds that have it (null when none does). */
-function medianRatios(rounds: readonly Ratios[]): Ratios {
+export function medianRatios(rounds: readonly Ratios[]): Ratios {
   const names = Object.keys(rounds[0] ?? {});
   return Object.fromEntries(
     names.map((name) => {
