@@ -306,6 +306,7 @@ export class Call implements StreamListener {
    */
   private deliver(bytes: Buffer): void {
     if (!this.compressed && this.queue === null) {
+      this.release(); // what was held to assemble it
       this.handOn(bytes);
       return;
     }
@@ -328,19 +329,24 @@ export class Call implements StreamListener {
     );
   }
 
-  /** Runs `step` after everything that waits already (each step looks for itself whether the call finished meanwhile). */
+  /**
+   * Runs `step` after everything that waits already (each step looks for
+   * itself whether the call finished meanwhile). What a step throws fails
+   * the call, as it would have thrown into the connection's read.
+   */
   private inOrder(step: () => unknown): void {
     this.queued += 1;
-    const queue = (this.queue ?? Promise.resolve()).then(step).finally(() => {
-      this.queued -= 1;
-      if (this.queued === 0) this.queue = null;
-    });
-    this.queue = queue;
+    this.queue = (this.queue ?? Promise.resolve())
+      .then(step)
+      .catch((error: unknown) => this.finish({ code: GrpcStatus.INTERNAL, details: `handling a request message failed: ${(error as Error)?.message ?? String(error)}` }))
+      .finally(() => {
+        this.queued -= 1;
+        if (this.queued === 0) this.queue = null;
+      });
   }
 
+  /** Gives a whole message to the call's owner; a unary request stays counted until the client ends its side. */
   private handOn(message: Buffer): void {
-    // What was held to assemble it is handed on; a unary request stays counted until the client ends its side.
-    this.release();
     if (this.unary && !this.hold(message.length)) return;
     this.events?.message(message);
   }
