@@ -139,8 +139,9 @@ export class InferenceCore {
 
   /**
    * Answers one request through its version's batcher. Written as promise
-   * steps rather than an async function: the async function's frame was
-   * ~0.7 KB of garbage per request, a sixth of all a request allocated.
+   * steps rather than an async function, whose frame and await were
+   * garbage on every request (167 of the 3952 bytes a tabular request
+   * allocated, measured).
    */
   infer(request: InferRequest): Promise<InferResponse> {
     const started = performance.now();

@@ -31,8 +31,8 @@ export interface CallContext extends Cancellation {
 /**
  * Runs one request through the core. Decode failures are counted as refused,
  * as over HTTP. A request still queued when its call is cancelled is dropped.
- * Promise steps rather than async functions: their frames were ~1 KB of
- * garbage per call.
+ * Promise steps rather than two async functions, whose frames and awaits
+ * were garbage on every call.
  */
 export function inferMessage(context: InferContext, message: ModelInferRequest | UndecodedRequest, call: CallContext): Promise<ModelInferResponse> {
   // A request with large typed inputs is decoded in a worker (large-requests.ts); any other at once.
