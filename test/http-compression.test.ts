@@ -7,7 +7,9 @@
  * corrupt streams and bodies that inflate past the limit get their errors,
  * and the server keeps serving. Answers (response_compression_algorithm):
  * compressed as Accept-Encoding weighs the codings, from 1 KiB up, binary
- * tensors included; small answers and errors go as they are.
+ * tensors included; small answers and errors go as they are. A server that
+ * closes waits for answers in flight, compressed ones included, up to its
+ * grace.
  */
 import http from 'node:http';
 import { deflateRawSync, deflateSync, gunzipSync, gzipSync, inflateSync } from 'node:zlib';
@@ -17,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMPRESS_FROM_BYTES } from '../dist/http/respond.js';
 import { InferenceCore } from '../dist/index.js';
 import { identityModel } from '../scripts/onnx-builder.mjs';
-import { type Listening, type Reply, binaryBody, call, float32s, listen, splitBinaryResponse } from './helpers/http.js';
+import { type Listening, RawClient, type Reply, binaryBody, call, float32s, listen, postHead, splitBinaryResponse } from './helpers/http.js';
 import { makeRepository, removeRepository } from './helpers/repository.js';
 
 const MAX_BODY = 1024 * 1024;
@@ -207,5 +209,44 @@ describe('compressed answers', () => {
     const json = JSON.parse(plain.subarray(0, jsonLength).toString('utf8'));
     expect(json.outputs[0].parameters.binary_data_size).toBe(tensor.byteLength);
     expect(float32s(plain.subarray(jsonLength))).toEqual(Array.from(tensor));
+  });
+});
+
+describe('closing', () => {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  /** A raw client whose request to `port` has arrived but for the rest of its body. */
+  async function halfSent(port: number, body: Buffer): Promise<RawClient> {
+    const client = new RawClient(port);
+    await client.connected;
+    client.write(postHead('/v2/models/identity/infer', { 'Content-Type': 'application/json', 'Content-Length': body.byteLength, 'Accept-Encoding': 'gzip' }));
+    client.write(body.subarray(0, 100));
+    await sleep(50);
+    return client;
+  }
+
+  it('close() waits for a request in flight until its compressed answer is out', async () => {
+    const own = await listen(core);
+    const body = Buffer.from(JSON.stringify(jsonRequest(400)));
+    const client = await halfSent(own.port, body);
+    let closed = false;
+    const closing = own.server.close().then(() => (closed = true));
+    await sleep(50);
+    expect(closed).toBe(false);
+    client.write(body.subarray(100));
+    const response = await client.response();
+    expect(response.status).toBe(200);
+    expect(response.headers['content-encoding']).toBe('gzip');
+    await closing;
+    client.destroy();
+  });
+
+  it('close() gives up after its grace on a request that does not finish', async () => {
+    const own = await listen(core);
+    const client = await halfSent(own.port, Buffer.from(JSON.stringify(jsonRequest(400))));
+    const started = performance.now();
+    await own.server.close(200);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(190);
+    client.destroy();
   });
 });
