@@ -71,6 +71,20 @@ describe('compressed JSON bodies', () => {
     },
   );
 
+  it('many at once (inflated a few at a time) → every answer, each its own', async () => {
+    const replies = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => {
+        const request = { id: `r${i}`, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [i, 100 - i] }] };
+        return post(gzipSync(Buffer.from(JSON.stringify(request))), { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' });
+      }),
+    );
+    replies.forEach((reply, i) => {
+      expect(reply.status, reply.text).toBe(200);
+      expect(reply.json.id).toBe(`r${i}`);
+      expect(reply.json.outputs[0].data).toEqual([i, 100 - i]);
+    });
+  });
+
   it('a large body (decoded in a worker once inflated) → its answer', async () => {
     const body = Buffer.from(JSON.stringify(jsonRequest(20_000)));
     expect(body.byteLength).toBeGreaterThan(64 * 1024);

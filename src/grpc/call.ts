@@ -6,6 +6,7 @@
  */
 import { gunzip, inflate } from 'node:zlib';
 
+import { DECOMPRESSIONS } from '../concurrency-limit.js';
 import { GrpcStatus } from '../errors.js';
 import type { H2Stream, StreamListener } from './h2/connection.js';
 import { encodeHeaderBlock } from './h2/hpack.js';
@@ -47,9 +48,9 @@ export class RequestBudget {
 
   constructor(readonly limit: number) {}
 
-  /** Runs `task` once the connection's earlier decompressions have finished. */
+  /** Runs `task` once the connection's earlier decompressions have finished, and the process's allow it. */
   inTurn<T>(task: () => Promise<T>): Promise<T> {
-    const turn = this.decompressions.then(task);
+    const turn = this.decompressions.then(() => DECOMPRESSIONS.run(task));
     this.decompressions = turn.catch(() => {});
     return turn;
   }
