@@ -7,7 +7,7 @@
  * never inflated past the body limit, so a small one cannot expand into
  * more memory than an uncompressed one may hold.
  */
-import { deflate, gunzip, gzip, inflate, inflateRaw } from 'node:zlib';
+import { createDeflate, createGzip, gunzip, inflate, inflateRaw } from 'node:zlib';
 
 import { WeirError } from '../errors.js';
 
@@ -83,10 +83,20 @@ export function answerCoding(header: string): ContentCoding {
   return gzipWeight >= deflateWeight ? 'gzip' : 'deflate';
 }
 
-/** `parts` joined and compressed (deflate as the zlib format, as HTTP defines it). */
-export function compressBody(parts: readonly Uint8Array[], coding: Exclude<ContentCoding, 'identity'>): Promise<Buffer> {
-  const joined = parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts);
+/**
+ * `parts`, one after the other, compressed (deflate as the zlib format, as
+ * HTTP defines it), as zlib's output chunks: neither the parts nor the
+ * chunks are joined, which for a large binary answer would be a copy of it
+ * on the event loop.
+ */
+export function compressBody(parts: readonly Uint8Array[], coding: Exclude<ContentCoding, 'identity'>): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
-    (coding === 'gzip' ? gzip : deflate)(joined, (error, compressed) => (error ? reject(error) : resolve(compressed)));
+    const zlib = coding === 'gzip' ? createGzip() : createDeflate();
+    const chunks: Buffer[] = [];
+    zlib.on('data', (chunk: Buffer) => chunks.push(chunk));
+    zlib.once('end', () => resolve(chunks));
+    zlib.once('error', reject);
+    for (const part of parts) zlib.write(part);
+    zlib.end();
   });
 }

@@ -104,8 +104,8 @@ const RETRY_JSON_HEADERS = new EncodedHeaders({ 'Content-Type': 'application/jso
 /**
  * Sends a response once. A body in parts (a JSON header and binary tensors,
  * say) is written part after part from where each lies, with no joined
- * copy (unless it is compressed). `closeConnection`: drop the connection
- * after this response (a client that misbehaved).
+ * copy (compressed, as zlib's chunks). `closeConnection`: drop the
+ * connection after this response (a client that misbehaved).
  */
 export function send(
   ex: Exchange,
