@@ -40,10 +40,3 @@ export class ConcurrencyLimit {
   }
 }
 
-/**
- * The process's decompressions of request bodies (HTTP) and messages
- * (gRPC): each may grow to its limit (64 MiB by default), so two at a time
- * bound what a burst of small compressed requests can make the process
- * hold, while two threads of libuv's pool stay free for other work.
- */
-export const DECOMPRESSIONS = new ConcurrencyLimit(2);

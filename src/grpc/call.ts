@@ -4,10 +4,8 @@
  * messages and trailers, and the status, which is sent as trailers, or
  * alone ("trailers-only") when nothing was answered before it.
  */
-import { gunzip, inflate } from 'node:zlib';
-
-import { DECOMPRESSIONS } from '../concurrency-limit.js';
 import { GrpcStatus } from '../errors.js';
+import { inflateBounded, isPastLimit } from '../inflate.js';
 import type { H2Stream, StreamListener } from './h2/connection.js';
 import { encodeHeaderBlock } from './h2/hpack.js';
 
@@ -48,9 +46,9 @@ export class RequestBudget {
 
   constructor(readonly limit: number) {}
 
-  /** Runs `task` once the connection's earlier decompressions have finished, and the process's allow it. */
+  /** Runs `task` once the connection's earlier decompressions have finished. */
   inTurn<T>(task: () => Promise<T>): Promise<T> {
-    const turn = this.decompressions.then(() => DECOMPRESSIONS.run(task));
+    const turn = this.decompressions.then(task);
     this.decompressions = turn.catch(() => {});
     return turn;
   }
@@ -352,26 +350,17 @@ export class Call implements StreamListener {
     this.events?.message(message);
   }
 
-  /** The message inflated, or the status that refuses it. */
+  /** The message inflated (src/inflate.ts), or the status that refuses it. */
   private decompress(bytes: Buffer): Promise<Buffer> {
     const room = this.budget.limit - this.budget.held;
-    const inflater = this.encoding === 'gzip' ? gunzip : inflate;
-    return new Promise((resolve, reject) => {
-      inflater(bytes, { maxOutputLength: Math.max(1, Math.min(this.maxMessageBytes, room)) }, (error, message) => {
-        if (!error) {
-          resolve(message);
-          return;
-        }
-        const tooLarge = (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
-        const limit = room < this.maxMessageBytes ? this.budgetExceeded() : `a request message decompresses past the server's limit of ${this.maxMessageBytes} bytes (--grpc-max-message-mb)`;
-        reject(
-          tooLarge
-            ? { code: GrpcStatus.RESOURCE_EXHAUSTED, details: limit }
-            : { code: GrpcStatus.INTERNAL, details: `a ${this.encoding} message that cannot be decompressed: ${error.message}` },
-        );
-      });
+    const encoding = this.encoding as Exclude<RequestEncoding, 'identity'>;
+    return inflateBounded(bytes, encoding, Math.min(this.maxMessageBytes, room)).catch((error: Error): never => {
+      if (!isPastLimit(error)) throw { code: GrpcStatus.INTERNAL, details: `a ${encoding} message that cannot be decompressed: ${error.message}` } satisfies CallStatus;
+      const details = room < this.maxMessageBytes ? this.budgetExceeded() : `a request message decompresses past the server's limit of ${this.maxMessageBytes} bytes (--grpc-max-message-mb)`;
+      throw { code: GrpcStatus.RESOURCE_EXHAUSTED, details } satisfies CallStatus;
     });
   }
+
 
   /** Counts `bytes` more in the connection's budget; past it, fails the call and returns false. */
   private hold(bytes: number): boolean {

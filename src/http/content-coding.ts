@@ -4,12 +4,12 @@
  * `request_compression_algorithm`) and answers compressed for clients that
  * ask (`Accept-Encoding`, its `response_compression_algorithm`). zlib runs
  * on libuv's thread pool, so the event loop never waits on it; a body is
- * never inflated past the body limit, so a small one cannot expand into
- * more memory than an uncompressed one may hold.
+ * never inflated past the body limit (src/inflate.ts).
  */
-import { createDeflate, createGzip, gunzip, inflate, inflateRaw } from 'node:zlib';
+import { createDeflate, createGzip } from 'node:zlib';
 
 import { WeirError } from '../errors.js';
+import { inflateBounded, isPastLimit } from '../inflate.js';
 
 export type ContentCoding = 'identity' | 'gzip' | 'deflate';
 
@@ -33,33 +33,13 @@ export function contentCoding(header: string): ContentCoding {
   return coding;
 }
 
-/**
- * The body with its coding undone, in a buffer of its own. `deflate` is the
- * zlib format (RFC 9110), but a raw deflate stream, which some clients send
- * under that name, is read too.
- */
+/** The body with its coding undone (src/inflate.ts), never past `maxBytes`: errors name the coding. */
 export function decompressBody(body: Uint8Array, coding: Exclude<ContentCoding, 'identity'>, maxBytes: number): Promise<Buffer> {
-  const inflater = coding === 'gzip' ? gunzip : hasZlibHeader(body) ? inflate : inflateRaw;
-  return new Promise((resolve, reject) => {
-    inflater(body, { maxOutputLength: Math.max(1, maxBytes) }, (error, plain) => {
-      if (!error) {
-        resolve(plain);
-        return;
-      }
-      if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-        reject(new WeirError('WEIR_BODY_TOO_LARGE', `the body decompresses (Content-Encoding ${coding}) past the limit of ${maxBytes} bytes`));
-        return;
-      }
-      reject(new WeirError('WEIR_INVALID_REQUEST', `the body cannot be decompressed as Content-Encoding ${coding}: ${error.message}`));
-    });
+  return inflateBounded(body, coding, maxBytes).catch((error: Error) => {
+    throw isPastLimit(error)
+      ? new WeirError('WEIR_BODY_TOO_LARGE', `the body decompresses (Content-Encoding ${coding}) past the limit of ${maxBytes} bytes`)
+      : new WeirError('WEIR_INVALID_REQUEST', `the body cannot be decompressed as Content-Encoding ${coding}: ${error.message}`);
   });
-}
-
-/** RFC 1950's two header bytes: method 8 (deflate), and a check that makes them a multiple of 31. */
-function hasZlibHeader(body: Uint8Array): boolean {
-  if (body.byteLength < 2) return true; // too short for either: let zlib name the problem
-  const [cmf, flg] = body as unknown as [number, number];
-  return (cmf & 0x0f) === 8 && (cmf >> 4) <= 7 && ((cmf << 8) | flg) % 31 === 0;
 }
 
 /**

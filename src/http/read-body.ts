@@ -23,7 +23,6 @@
  * interval (as nearly all are) never reads the clock; a slow one is refused
  * at most two intervals (of an eighth of the limit, up to a second) past it.
  */
-import { DECOMPRESSIONS } from '../concurrency-limit.js';
 import { WeirError } from '../errors.js';
 import { nativeAddon } from '../native/addon.js';
 import { SharedBufferPool } from '../tensors/shared-buffers.js';
@@ -103,7 +102,7 @@ export class BodyReader {
         onBody(body, borrowed);
         return;
       }
-      DECOMPRESSIONS.run(() => decompressBody(body, coding, maxBodyBytes)).then(
+      decompressBody(body, coding, maxBodyBytes).then(
         (plain) => {
           if (!ex.done) onBody(plain, false); // the client may have left while it inflated
         },
