@@ -4,6 +4,7 @@
  * a worker thread sharing the main thread's sessions. Real ONNX Runtime, real
  * model files in a temp folder, a real worker_threads Worker.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -553,6 +554,10 @@ const addon = nativeAddon();
 parentPort.on('message', (message) => {
   if (message.type === 'info') {
     parentPort.postMessage({ type: 'info', runtime: addon.initRuntime(workerData.libraryPath), sessions: addon.sessions(), live: addon.liveSessionCount() });
+  } else if (message.type === 'ring') {
+    const rang = [];
+    for (let i = 0; i < message.times; i++) rang.push(addon.ringDoorbell(message.id));
+    parentPort.postMessage({ type: 'rang', rang });
   } else if (message.type === 'run') {
     parentPort.postMessage({ type: 'started' });
     try {
@@ -630,6 +635,30 @@ parentPort.postMessage({ type: 'ready' });
     expect(inWorker.outputs[0]!.data).toBeInstanceOf(Float32Array);
   });
 
+  it('rings a doorbell the main thread opened: its callback runs here, once per ring', async () => {
+    let calls = 0;
+    const id = addon.openDoorbell(() => (calls += 1));
+    try {
+      worker.postMessage({ type: 'ring', id, times: 5 });
+      expect((await next('rang')).rang).toEqual([true, true, true, true, true]);
+      for (let turn = 0; turn < 50 && calls < 5; turn++) await new Promise((resolve) => setTimeout(resolve, 2));
+      expect(calls).toBe(5);
+    } finally {
+      addon.closeDoorbell(id);
+    }
+  });
+
+  it('a closed doorbell rings no more', async () => {
+    let calls = 0;
+    const id = addon.openDoorbell(() => (calls += 1));
+    addon.closeDoorbell(id);
+    addon.closeDoorbell(id); // again: nothing
+    worker.postMessage({ type: 'ring', id, times: 2 });
+    expect((await next('rang')).rang).toEqual([false, false]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(calls).toBe(0);
+  });
+
   it('keeps the worker\'s error codes', async () => {
     worker.postMessage({ type: 'run', key: 'worker:unknown', inputs: [] });
     const reply = await next('result');
@@ -653,5 +682,24 @@ parentPort.postMessage({ type: 'ready' });
     expect(reply.ok).toBe(true);
     expect((reply.result as RunResult).outputs[0]!.shape).toEqual([rows, 256]);
     expect(addon.liveSessionCount()).toBe(live - 1);
+  });
+});
+
+describe('doorbells', () => {
+  it('an open doorbell does not keep the process alive', () => {
+    const script = `import { nativeAddon } from ${JSON.stringify(new URL('../dist/native/addon.js', import.meta.url).href)};
+nativeAddon().openDoorbell(() => {});`;
+    const started = performance.now();
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(performance.now() - started).toBeLessThan(15_000);
+  });
+
+  it('refuses an id that is not a number', () => {
+    const error = thrown(() => addon.ringDoorbell('1' as never));
+    expect(error.code).toBe('WEIR_BAD_ARGUMENT');
+    expect(error.message).toContain("doorbell's id must be a number");
+    expect(addon.ringDoorbell(0)).toBe(false); // never opened
   });
 });

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "batch_group.h"
+#include "doorbell.h"
 #include "errors.h"
 #include "json_format.h"
 #include "json_lift.h"
@@ -156,6 +157,9 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
                              InstanceMethod("copyBytes", &WeirAddon::CopyBytes),
                              InstanceMethod("liftJsonData", &WeirAddon::LiftJsonData),
                              InstanceMethod("jsonNumbers", &WeirAddon::JsonNumbers),
+                             InstanceMethod("openDoorbell", &WeirAddon::OpenDoorbellJs),
+                             InstanceMethod("ringDoorbell", &WeirAddon::RingDoorbellJs),
+                             InstanceMethod("closeDoorbell", &WeirAddon::CloseDoorbellJs),
                          });
   }
 
@@ -363,6 +367,28 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
       NAPI_THROW_IF_FAILED(env, status, Napi::Value());
       return Napi::Value(env, result);
     });
+  }
+
+  // openDoorbell(callback) -> id; ringDoorbell(id) -> false once closed; closeDoorbell(id). See doorbell.h.
+  Napi::Value OpenDoorbellJs(const Napi::CallbackInfo& info) {
+    return Guarded(info.Env(), [&]() -> Napi::Value {
+      if (!info[0].IsFunction()) throw CodedError("WEIR_BAD_ARGUMENT", "openDoorbell(callback) takes a function");
+      return Napi::Number::New(info.Env(), OpenDoorbell(info.Env(), info[0].As<Napi::Function>()));
+    });
+  }
+
+  Napi::Value RingDoorbellJs(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), RingDoorbell(DoorbellId(info)));
+  }
+
+  Napi::Value CloseDoorbellJs(const Napi::CallbackInfo& info) {
+    CloseDoorbell(DoorbellId(info));
+    return info.Env().Undefined();
+  }
+
+  static uint32_t DoorbellId(const Napi::CallbackInfo& info) {
+    if (!info[0].IsNumber()) throw ToJsError(info.Env(), "WEIR_BAD_ARGUMENT", "a doorbell's id must be a number");
+    return info[0].As<Napi::Number>().Uint32Value();
   }
 
  private:

@@ -19,6 +19,7 @@
  * A merged batch that fails inside the model is re-run request by request, so
  * that only the culprit gets the error.
  */
+import { atEndOfTurn } from '../end-of-turn.js';
 import { WeirError, toWeirError } from '../errors.js';
 import type { RunResult } from '../native/addon.js';
 import type { Tensor } from '../tensors/tensor.js';
@@ -157,7 +158,7 @@ export class Batcher {
   private scheduleSoon(): void {
     if (this.scheduledSoon) return;
     this.scheduledSoon = true;
-    setImmediate(() => {
+    atEndOfTurn(() => {
       this.scheduledSoon = false;
       if (!this.stopped) this.schedule();
     });

@@ -96,6 +96,16 @@ export interface NativeAddon {
   liftJsonData(bytes: Uint8Array, scratch: Float64Array, keepUnlifted?: boolean): string | number | null;
   /** `data` as a JSON array, each number as String() writes it; null when one is NaN or infinite (or the array is a Float16Array). */
   jsonNumbers(data: TypedArray): string | null;
+  /**
+   * Opens a doorbell on this thread: `callback` is called here once per ring.
+   * It does not keep the event loop alive. Returns its id, which any thread's
+   * addon can ring (native/src/doorbell.h).
+   */
+  openDoorbell(callback: () => void): number;
+  /** Rings doorbell `id`, from any thread; false once it is closed. */
+  ringDoorbell(id: number): boolean;
+  /** Closes doorbell `id` (on the thread that opened it); rings not yet delivered are dropped. */
+  closeDoorbell(id: number): void;
 }
 
 /** The binding as the C++ exports it; NativeAddon wraps the parts whose shape differs. */
@@ -140,6 +150,9 @@ function wrap(binding: Binding): NativeAddon {
     copyBytes: (target, targetOffset, source) => binding.copyBytes(target, targetOffset, source),
     liftJsonData: (bytes, scratch, keepUnlifted) => binding.liftJsonData(bytes, scratch, keepUnlifted),
     jsonNumbers: (data) => binding.jsonNumbers(data),
+    openDoorbell: (callback) => binding.openDoorbell(callback),
+    ringDoorbell: (id) => binding.ringDoorbell(id),
+    closeDoorbell: (id) => binding.closeDoorbell(id),
     run(key, inputs, outputNames) {
       const flat = binding.run(key, inputs, outputNames);
       const outputs: Tensor[] = [];

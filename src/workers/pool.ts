@@ -19,12 +19,13 @@
  */
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 
+import { atEndOfTurn } from '../end-of-turn.js';
 import { type ErrorCode, WeirError, isErrorCode } from '../errors.js';
-import type { RunResult } from '../native/addon.js';
+import { type RunResult, nativeAddon } from '../native/addon.js';
 import { isDataType } from '../tensors/datatypes.js';
 import type { Job } from './jobs.js';
 import type { Cancellation, RunReply, RunTask } from './task.js';
-import { Mailbox, MailboxState, REPLY_IN_MAILBOX } from './mailbox.js';
+import { Mailbox, MailboxState } from './mailbox.js';
 import { type WireWriter, decodeReplies, readFlatMessage, writeTasks } from './wire.js';
 import type { JobMessage, WorkerData, WorkerMessage } from './worker.js';
 
@@ -59,6 +60,8 @@ interface Slot {
   port: MessagePort | null;
   /** Shared with the worker: groups that lie flat cross here, and the worker hears of port messages here. */
   mailbox: Mailbox | null;
+  /** The doorbell the worker rings once it has written replies into the mailbox; 0 when none is open. */
+  doorbell: number;
   /** When the worker started, for its utilisation. */
   startedAt: number;
   ready: boolean;
@@ -94,6 +97,7 @@ export class WorkerPool {
       worker: null,
       port: null,
       mailbox: null,
+      doorbell: 0,
       startedAt: 0,
       ready: false,
       group: null,
@@ -141,10 +145,12 @@ export class WorkerPool {
     const { port1, port2 } = new MessageChannel();
     // A new mailbox per worker: one that died may have left its state mid-exchange.
     const mailbox = new Mailbox();
-    const worker = new Worker(WORKER_FILE, { workerData: { port: port2, mailbox: mailbox.buffer } satisfies WorkerData, transferList: [port2] });
+    const doorbell = nativeAddon().openDoorbell(() => this.onMailboxReply(slot));
+    const worker = new Worker(WORKER_FILE, { workerData: { port: port2, mailbox: mailbox.buffer, doorbell } satisfies WorkerData, transferList: [port2] });
     slot.worker = worker;
     slot.port = port1;
     slot.mailbox = mailbox;
+    slot.doorbell = doorbell;
     slot.startedAt = performance.now();
     port1.on('message', (message: WorkerMessage) => this.onMessage(slot, message));
     worker.on('error', (error) => (slot.lastError = error));
@@ -152,10 +158,6 @@ export class WorkerPool {
   }
 
   private onMessage(slot: Slot, message: WorkerMessage): void {
-    if (message === REPLY_IN_MAILBOX) {
-      this.onMailboxReply(slot);
-      return;
-    }
     if (!('kind' in message)) {
       const group = slot.group ?? [];
       slot.group = null;
@@ -188,6 +190,7 @@ export class WorkerPool {
     slot.job?.reject(new WeirError('WEIR_WORKER_EXITED', `the worker running this request's ${slot.job.job.name} failed: ${reason}`));
     if (!slot.ready) slot.failedStarts += 1;
     slot.port?.close();
+    closeDoorbell(slot);
     Object.assign(slot, { worker: null, port: null, mailbox: null, ready: false, group: null, job: null, lastError: null });
     if (this.closing) return;
 
@@ -207,7 +210,8 @@ export class WorkerPool {
   private scheduleDispatch(): void {
     if (this.dispatchScheduled) return;
     this.dispatchScheduled = true;
-    setImmediate(() => {
+    // After the batchers' own end-of-turn work: what they batch this turn goes out in one group.
+    atEndOfTurn(() => {
       this.dispatchScheduled = false;
       this.dispatch();
     });
@@ -339,6 +343,7 @@ export class WorkerPool {
         slot.job = null;
         await slot.worker?.terminate();
         slot.port?.close();
+        closeDoorbell(slot);
       }),
     );
   }
@@ -390,6 +395,11 @@ function writable(batches: PendingBatch[]): { batches: PendingBatch[]; writer: W
     });
     return { batches: good, writer: writeTasks(good.map((pending) => pending.task)) };
   }
+}
+
+function closeDoorbell(slot: Slot): void {
+  if (slot.doorbell !== 0) nativeAddon().closeDoorbell(slot.doorbell);
+  slot.doorbell = 0;
 }
 
 function settle(pending: PendingBatch, reply: RunReply): void {

@@ -15,12 +15,11 @@ import { type MessagePort, receiveMessageOnPort, workerData } from 'node:worker_
 import { toWeirError } from '../errors.js';
 import { nativeAddon } from '../native/addon.js';
 import { runJobHere } from './jobs.js';
-import { Mailbox, MailboxState, REPLY_IN_MAILBOX } from './mailbox.js';
+import { Mailbox, MailboxState } from './mailbox.js';
 import { PACKED_TENSOR_LIMIT, type WireMessage, transfersOf } from './wire.js';
 
 /** What a worker posts to the pool: a group's replies go as the bare wire message, the rest say their kind. */
 export type WorkerMessage =
-  | typeof REPLY_IN_MAILBOX
   | WireMessage
   | { kind: 'ready' }
   | { kind: 'failed'; code: string; message: string }
@@ -40,9 +39,11 @@ export interface WorkerData {
   /** The pool's own channel: cheaper per message than the Worker's built-in port. */
   port: MessagePort;
   mailbox: SharedArrayBuffer;
+  /** Rung once a group's replies are in the mailbox (native/src/doorbell.h). */
+  doorbell: number;
 }
 
-const { port, mailbox } = workerDataOf();
+const { port, mailbox, doorbell } = workerDataOf();
 const addon = nativeAddon();
 
 port.postMessage({ kind: 'ready' } satisfies WorkerMessage);
@@ -74,7 +75,7 @@ function runFlatGroup(): void {
   }
   if (outcome === true) {
     mailbox.set(MailboxState.REPLY);
-    port.postMessage(REPLY_IN_MAILBOX satisfies WorkerMessage);
+    addon.ringDoorbell(doorbell);
     return;
   }
   // The replies did not fit the mailbox: they go as a message. The state turns
@@ -115,10 +116,10 @@ function runJob({ module, name, input }: JobMessage): Promise<void> {
   );
 }
 
-function workerDataOf(): { port: MessagePort; mailbox: Mailbox } {
+function workerDataOf(): { port: MessagePort; mailbox: Mailbox; doorbell: number } {
   const data = workerData as Partial<WorkerData> | null;
-  if (!data?.port || !(data.mailbox instanceof SharedArrayBuffer)) {
-    throw new Error('worker.ts runs as a worker thread of the inference pool, given { port, mailbox } as workerData');
+  if (!data?.port || !(data.mailbox instanceof SharedArrayBuffer) || typeof data.doorbell !== 'number') {
+    throw new Error('worker.ts runs as a worker thread of the inference pool, given { port, mailbox, doorbell } as workerData');
   }
-  return { port: data.port, mailbox: new Mailbox(data.mailbox) };
+  return { port: data.port, mailbox: new Mailbox(data.mailbox), doorbell: data.doorbell };
 }
