@@ -177,7 +177,7 @@ export class WorkerPool {
       const code: ErrorCode = isErrorCode(message.code) ? message.code : 'WEIR_INTERNAL';
       for (const pending of group) pending.reject(new WeirError(code, message.message));
     }
-    this.scheduleDispatch();
+    this.workerFreed();
   }
 
   private onExit(slot: Slot, worker: Worker): void {
@@ -205,6 +205,11 @@ export class WorkerPool {
       const delay = Math.min(MAX_RESTART_DELAY_MS, 25 * 2 ** slot.failedStarts);
       setTimeout(() => this.closing || this.start(slot), delay).unref();
     }
+  }
+
+  /** A worker is free (or ready): what waits for one goes at the end of this turn. Nothing waiting, no extra turn. */
+  private workerFreed(): void {
+    if (this.waiting.length > 0 || this.waitingJobs.length > 0) this.scheduleDispatch();
   }
 
   private scheduleDispatch(): void {
@@ -268,7 +273,7 @@ export class WorkerPool {
     const group = slot.group ?? [];
     slot.group = null;
     replies.forEach((reply, i) => settle(group[i] as PendingBatch, reply));
-    this.scheduleDispatch();
+    this.workerFreed();
   }
 
   private postJob(slot: Slot, port: MessagePort, pending: PendingJob): void {
