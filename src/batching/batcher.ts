@@ -8,7 +8,7 @@
  * time: while they run, requests accumulate into larger batches.
  *
  * Node's timers have millisecond resolution, so a queue delay under 1 ms
- * batches what arrives within the same event-loop turn (setImmediate)
+ * batches what arrives within the same event-loop turn (end-of-turn.ts)
  * rather than sleeping or spinning; under load, requests still accumulate
  * while the version's batches run.
  *

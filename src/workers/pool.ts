@@ -3,12 +3,14 @@
  * the main thread.
  *
  * Each worker has at most one group of batches in flight. The pool dispatches
- * once per event-loop turn (setImmediate), so batches that arrive in one turn
- * leave together, and batches that arrive while every worker is busy wait here
- * and leave together when one frees up: an idle pool adds at most one loop
- * turn of wait, a busy one amortises each thread round trip over many
- * batches. What crosses is packed by wire.ts, through each worker's shared
- * mailbox (mailbox.ts) when it can lie flat, else as a message on its port.
+ * once per event-loop turn, at its end (end-of-turn.ts, after the batchers'
+ * own end-of-turn work), so batches that arrive in one turn leave together,
+ * and batches that arrive while every worker is busy wait here and leave
+ * together when one frees up: an idle pool adds no loop turn of wait, a busy
+ * one amortises each thread round trip over many batches. What crosses is
+ * packed by wire.ts, through each worker's shared mailbox (mailbox.ts) when
+ * it can lie flat, else as a message on its port; a worker rings a native
+ * doorbell once its replies are in the mailbox.
  *
  * The pool owns its threads (worker_threads) rather than piscina: a piscina
  * task per batch cost about 40 µs of CPU here, and piscina stops replacing
