@@ -16,6 +16,7 @@ import type { Job } from '../workers/jobs.js';
 import type { Cancellation } from '../workers/task.js';
 import { WorkerPool } from '../workers/pool.js';
 import { type EffectiveConfig, type ModelMetadata, effectiveConfig, modelMetadata } from './model-views.js';
+import type { InferRequest } from './infer-request.js';
 import { validateRequest } from './validate-request.js';
 
 const { version: WEIR_VERSION } = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -38,19 +39,7 @@ export interface CoreOptions extends ThreadRequest {
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
-export interface InferRequest {
-  model: string;
-  /** A V2 version string ("2") or number; absent: the newest READY version. */
-  version?: string | number;
-  id?: string;
-  inputs: Tensor[];
-  /** Outputs to return; absent: all of them. */
-  outputs?: string[];
-  /** Shortens the server's queue timeout for this request (it cannot extend it). */
-  timeoutMs?: number;
-  /** Turns cancelled when the client goes away: the request, if still waiting, is then dropped, not run. */
-  cancellation?: Cancellation;
-}
+export { type InferRequest, inferRequest } from './infer-request.js';
 
 export interface InferResponse {
   model_name: string;

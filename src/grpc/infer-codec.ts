@@ -5,10 +5,11 @@
  * always raw (`raw_output_contents`), the only form tritonclient reads.
  * The request's `id` and `parameters` come back in the response.
  */
-import type { InferRequest, InferResponse } from '../core/core.js';
+import type { InferResponse } from '../core/core.js';
+import { type InferRequest, inferRequest } from '../core/infer-request.js';
 import { WeirError } from '../errors.js';
 import { type DataType, isDataType } from '../tensors/datatypes.js';
-import type { Tensor } from '../tensors/tensor.js';
+import { type Tensor, shapeFrom } from '../tensors/tensor.js';
 import type { InferParameter, ModelInferRequest, ModelInferResponse, Parameters } from './messages.js';
 import { fromContents, fromRawContents, hasContents } from './tensor-contents.js';
 
@@ -25,7 +26,7 @@ export function decodeInferRequest(message: ModelInferRequest): InferRequest {
   const inputs = message.inputs.map((input, i): Tensor => {
     if (!isDataType(input.datatype)) invalid(`inputs[${i}].datatype: expected a V2 datatype such as FP32, got ${JSON.stringify(input.datatype)}`);
     const datatype = input.datatype as DataType;
-    const shape = input.shape.map(Number);
+    const shape = shapeFrom(input.shape);
     if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) invalid(`inputs[${i}].shape: expected non-negative integers, got [${input.shape.join(',')}]`);
     if (!useRaw) return { name: input.name, datatype, shape, data: fromContents(datatype, shape, input.contents, `inputs[${i}]`) };
     if (hasContents(input.contents)) {
@@ -34,13 +35,15 @@ export function decodeInferRequest(message: ModelInferRequest): InferRequest {
     return { name: input.name, datatype, shape, data: fromRawContents(datatype, shape, raw[i] as Buffer, i) };
   });
 
-  const request: InferRequest = { model: message.model_name, inputs };
-  if (message.model_version !== '') request.version = message.model_version;
-  if (message.id !== '') request.id = message.id;
-  if (message.outputs.length > 0) request.outputs = message.outputs.map((output) => output.name);
   const timeout = message.parameters.timeout;
-  if (timeout !== undefined) request.timeoutMs = timeoutMicroseconds(timeout) / 1000;
-  return request;
+  return inferRequest(
+    message.model_name,
+    inputs,
+    message.model_version === '' ? undefined : message.model_version,
+    message.id === '' ? undefined : message.id,
+    message.outputs.length > 0 ? message.outputs.map((output) => output.name) : undefined,
+    timeout === undefined ? undefined : timeoutMicroseconds(timeout) / 1000,
+  );
 }
 
 /** The `timeout` parameter: microseconds, as Triton's int64_param (uint64_param is accepted too). */

@@ -5,11 +5,12 @@
  * input says its size in `parameters.binary_data_size`). Responses use the
  * same layout for the outputs asked for as binary.
  */
-import type { InferRequest, InferResponse } from '../core/core.js';
+import type { InferResponse } from '../core/core.js';
+import { type InferRequest, inferRequest } from '../core/infer-request.js';
 import { WeirError } from '../errors.js';
 import { DATATYPES, type DataType, type TypedArray, isDataType } from '../tensors/datatypes.js';
 import { fromJsonData, fromJsonNumbers, toJsonText } from '../tensors/json-data.js';
-import type { Tensor } from '../tensors/tensor.js';
+import { type Tensor, shapeFrom } from '../tensors/tensor.js';
 import { type ParsedBody, parseV2Json } from './v2-json.js';
 
 export interface DecodedRequest {
@@ -87,7 +88,7 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
   const inputs = header.inputs.map((input, i): Tensor => {
     const { name, datatype, binarySize, field } = input;
     // The shape is copied: a shared header serves every request that sends its skeleton.
-    const shape = input.shape.slice();
+    const shape = shapeFrom(input.shape);
     if (binarySize === undefined) return { name, datatype, shape, data: jsonData(input, parsed.liftedData(i)) };
     if (offset + binarySize > body.byteLength) {
       invalid(`${field}.parameters.binary_data_size: ${binarySize} bytes at offset ${offset - jsonEnd} run past the ${body.byteLength - jsonEnd} binary bytes sent`);
@@ -100,12 +101,7 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
     invalid(`the binary_data_size of the inputs add up to ${offset - jsonEnd} bytes, but ${body.byteLength - jsonEnd} binary bytes were sent`);
   }
 
-  const request: InferRequest = { model, inputs };
-  if (version !== undefined) request.version = version;
-  if (header.outputs) request.outputs = header.outputs as string[];
-  const id = parsed.id ?? header.id;
-  if (id !== undefined) request.id = id;
-  if (header.timeoutMs !== undefined) request.timeoutMs = header.timeoutMs;
+  const request = inferRequest(model, inputs, version, parsed.id ?? header.id, header.outputs as string[] | undefined, header.timeoutMs);
   return { request, binaryOutputs: header.binaryOutputs };
 }
 
