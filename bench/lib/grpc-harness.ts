@@ -9,8 +9,9 @@
  * again paced at the rate the unary callers reached, then over
  * bidirectional ModelStreamInfer streams. Each is probed once for a correct
  * answer before its load. In the full run, HTTP, unary and stream are first
- * each driven unmeasured for twice the warm-up, so that every path is
- * compiled before any is measured (see warmUp).
+ * each driven unmeasured until they have answered 100 000 requests, then
+ * each once more, so that every path is compiled, for every protocol's
+ * objects, before any is measured (see warmUp).
  *
  * Why HTTP twice: grpc-js's client spends ~200 µs of CPU per unary call, so
  * the unary load stops near 5 k calls/s on its core, while autocannon drives
@@ -73,6 +74,8 @@ export interface GrpcReport {
   machine: Record<string, unknown>;
   config: Record<string, unknown>;
   server: { command: string; ready_after_s: number } | { command: string; skipped: string };
+  /** How much each path was driven, unmeasured, before the measurements (full run). */
+  warmed_up?: WarmUp;
   requests: Record<string, unknown>;
   /** The first round's measurements. */
   results: { http_json: ServerResult; grpc_unary: GrpcResult; http_json_at_unary_rate: ServerResult; grpc_stream: GrpcResult; grpc_unary_h2load: H2loadMeasurement };
@@ -126,18 +129,52 @@ async function measureGrpcMode(server: RunningServer, mode: GrpcMode, request: B
   }
 }
 
+/** Requests each path is driven for, unmeasured, before any is measured; and the most seconds that may take. */
+const WARM_UP_REQUESTS = 100_000;
+const WARM_UP_MAX_SECONDS = 30;
+
+/** How much each path was driven before the measurements. */
+type WarmUp = Record<'http_json' | 'grpc_unary' | 'grpc_stream', { requests: number; seconds: number }>;
+
 /**
- * Drives every mode once, unmeasured, before any is measured. Each window
- * has its own warm-up of the same seconds, but in those seconds grpc-js
- * sends about a tenth of the requests autocannon does, so the unary path
- * would be measured while the JIT still compiles it (its helper threads'
- * CPU counts in the server's): steady state is what a server costs.
+ * Drives every mode, unmeasured, before any is measured: each until it has
+ * answered WARM_UP_REQUESTS (in windows of twice the warm-up seconds, at
+ * most WARM_UP_MAX_SECONDS), then each for one more window. V8 optimises a
+ * function once it has run often enough, not after some time, and its
+ * compiler threads' CPU counts in the server's: grpc-js sends about a tenth
+ * of the calls autocannon does, and a fresh server's unary CPU per call
+ * fell from 42–49 µs in its first 5 s windows to 22–28 µs once ~60 000
+ * calls had run. The second pass is for the code both protocols share
+ * (validation, batching, metrics): optimised for one protocol's objects, it
+ * is deoptimised when the other's arrive, and settles only once it has
+ * seen both (--trace-deopt: 12–37 bailouts at each of the first switches
+ * between HTTP and unary, 0–1 by the third). Steady state is what a server
+ * costs.
  */
-async function warmUp(server: RunningServer, http: Scenario, request: Buffer, config: GrpcHarnessConfig): Promise<void> {
+async function warmUp(server: RunningServer, http: Scenario, request: Buffer, config: GrpcHarnessConfig): Promise<WarmUp> {
   const pass = { ...config, seconds: 2 * config.warmupSeconds };
-  await measureHttpScenario(server, http, pass);
-  await measureGrpcMode(server, 'unary', request, pass);
-  await measureGrpcMode(server, 'stream', request, pass);
+  const paths: Array<[keyof WarmUp, () => Promise<object>]> = [
+    ['http_json', () => measureHttpScenario(server, http, pass)],
+    ['grpc_unary', () => measureGrpcMode(server, 'unary', request, pass)],
+    ['grpc_stream', () => measureGrpcMode(server, 'stream', request, pass)],
+  ];
+  const warmed = {} as WarmUp;
+  /** One window of `path`; false when it failed (its measurement reports that: warming it longer would not help). */
+  const drive = async (path: keyof WarmUp, once: () => Promise<object>): Promise<boolean> => {
+    const result = await once();
+    if (!('requests' in result) || !(Number(result.requests) > 0)) return false;
+    warmed[path].requests += Number(result.requests);
+    warmed[path].seconds += pass.seconds + pass.warmupSeconds;
+    return true;
+  };
+  for (const [path, once] of paths) {
+    warmed[path] = { requests: 0, seconds: 0 };
+    while (warmed[path].requests < WARM_UP_REQUESTS && warmed[path].seconds < WARM_UP_MAX_SECONDS) {
+      if (!(await drive(path, once))) break;
+    }
+  }
+  for (const [path, once] of paths) await drive(path, once);
+  return warmed;
 }
 
 async function measureH2load(server: RunningServer, request: Buffer, config: GrpcHarnessConfig): Promise<H2loadMeasurement> {
@@ -240,6 +277,7 @@ export async function runGrpcBenchmark(config: GrpcHarnessConfig): Promise<GrpcR
   const rounds: RoundResults[] = [];
   let serverEntry: GrpcReport['server'];
   let server: RunningServer | undefined;
+  let warmedUp: WarmUp | null = null;
   try {
     server = await startServer(weir, config.serverCpus, config.startTimeoutS);
   } catch (error) {
@@ -250,7 +288,7 @@ export async function runGrpcBenchmark(config: GrpcHarnessConfig): Promise<GrpcR
   if (server) {
     serverEntry = { command, ready_after_s: server.readyAfterS };
     try {
-      if (config.mode === 'full') await warmUp(server, http, grpcRequest.bytes, config);
+      if (config.mode === 'full') warmedUp = await warmUp(server, http, grpcRequest.bytes, config);
       for (let round = 0; round < config.rounds; round++) rounds.push(await measureRound(server, http, grpcRequest.bytes, config));
     } finally {
       await server.stop();
@@ -298,12 +336,13 @@ export async function runGrpcBenchmark(config: GrpcHarnessConfig): Promise<GrpcR
       order: ['http_json', 'grpc_unary', 'http_json_at_unary_rate', 'grpc_stream', 'grpc_unary_h2load'],
       warm_up:
         config.mode === 'full'
-          ? 'http_json, grpc_unary and grpc_stream each driven unmeasured for 2 x warmup_seconds before any measurement; then each window has its own warm-up'
+          ? `http_json, grpc_unary and grpc_stream each driven unmeasured, before any measurement, until ${WARM_UP_REQUESTS} answers (at most ${WARM_UP_MAX_SECONDS} s each), then each once more; then each window has its own warm-up`
           : 'each window has its own warm-up',
       http_json_at_unary_rate: "autocannon's overallRate set to grpc_unary's requests_per_s",
       cpu_time: 'server process group utime+stime from /proc/<pid>/stat over the measured window; cpu_us_per_request = that / answers in the window',
     },
     server: serverEntry!,
+    ...(warmedUp && { warmed_up: warmedUp }),
     requests: {
       http_json: { description: http.description, method: http.method, path: http.path, headers: http.headers, body_bytes: http.body.length, rows: http.rows },
       grpc: { description: grpcRequest.description, methods: ['ModelInfer', 'ModelStreamInfer'], message_bytes: grpcRequest.bytes.length, rows: 1 },
