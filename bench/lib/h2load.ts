@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 import { REPO_ROOT, startChild, waitForChild } from './children.js';
-import { meanBatchSize, scrapeBatchHistogram, scrapeRequestOutcomes } from './metrics.js';
+import { failuresBetween, meanBatchSize, scrapeBatchHistogram, scrapeRequestOutcomes } from './metrics.js';
 import { processGroupCpuSeconds } from './proc.js';
 import { round } from './window.js';
 
@@ -47,8 +47,8 @@ export interface H2loadResult {
   cpu_us_per_request: number | null;
   server_cpu_cores: number;
   mean_batch_size: number | null;
-  /** h2load's failed, errored and timed-out requests, and gRPC failures the server counted. */
-  errors: { total: number; h2load: number; grpc: number | null };
+  /** h2load's failed, errored and timed-out requests, and gRPC failures the server counted (with their reasons, when there are any). */
+  errors: { total: number; h2load: number; grpc: number | null; grpc_reasons?: Record<string, number> };
 }
 
 /** The h2load binary: BENCH_H2LOAD, or fetched once into .cache/h2load. Throws when neither works. */
@@ -85,6 +85,9 @@ async function h2load(binary: string, options: H2loadOptions, requestFile: strin
   return child.stdout();
 }
 
+/** How long the server is given to count the calls a finished h2load run cut off. */
+const SETTLE_MS = 250;
+
 const number = (text: string, pattern: RegExp): number => Number(pattern.exec(text)?.[1] ?? Number.NaN);
 
 export async function runH2load(options: H2loadOptions): Promise<H2loadResult> {
@@ -95,7 +98,11 @@ export async function runH2load(options: H2loadOptions): Promise<H2loadResult> {
   const requestFile = join(mkdtempSync(join(tmpdir(), 'weir-h2load-')), 'request.bin');
   writeFileSync(requestFile, framed);
 
-  if (options.warmupSeconds > 0) await h2load(binary, options, requestFile, options.warmupSeconds);
+  if (options.warmupSeconds > 0) {
+    await h2load(binary, options, requestFile, options.warmupSeconds);
+    // Calls the warm-up run left in flight are cancelled as its connections close: counted before the window opens, not in it.
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+  }
   const [histogram0, outcomes0] = await Promise.all([scrapeBatchHistogram(options.metricsUrl, options.model), scrapeRequestOutcomes(options.metricsUrl, options.model)]);
   const cpu0 = processGroupCpuSeconds(options.serverPid);
   const started = performance.now();
@@ -122,6 +129,11 @@ export async function runH2load(options: H2loadOptions): Promise<H2loadResult> {
     cpu_us_per_request: round((cpu * 1e6) / done, 1),
     server_cpu_cores: round(cpu / seconds, 2) ?? 0,
     mean_batch_size: meanBatchSize(histogram0, histogram1),
-    errors: { total: h2loadErrors + (grpcFailures ?? 0), h2load: h2loadErrors, grpc: grpcFailures },
+    errors: {
+      total: h2loadErrors + (grpcFailures ?? 0),
+      h2load: h2loadErrors,
+      grpc: grpcFailures,
+      ...(grpcFailures && outcomes0 && outcomes1 && { grpc_reasons: failuresBetween(outcomes0, outcomes1) }),
+    },
   };
 }

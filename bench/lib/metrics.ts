@@ -45,20 +45,43 @@ export function meanBatchSize(before: HistogramTotals | null, after: HistogramTo
   return count > 0 ? Number(((after.sum - before.sum) / count).toFixed(2)) : null;
 }
 
-/** Requests by outcome (weir_requests_total) for `model`: success and every other outcome. */
-export async function scrapeRequestOutcomes(url: string | null, model: string): Promise<{ success: number; failure: number } | null> {
+/** Requests by outcome (weir_requests_total) for `model`: successes, failures, and failures by reason (the error code). */
+export interface RequestOutcomes {
+  success: number;
+  failure: number;
+  reasons: Record<string, number>;
+}
+
+export async function scrapeRequestOutcomes(url: string | null, model: string): Promise<RequestOutcomes | null> {
   if (url === null) return null;
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
     if (response.status !== 200) return null;
-    const totals = { success: 0, failure: 0 };
+    const totals: RequestOutcomes = { success: 0, failure: 0, reasons: {} };
     for (const row of (await response.text()).split('\n')) {
       const match = /^weir_requests_total\{([^}]*)\}\s+(\S+)/.exec(row.trim());
       if (!match || !(match[1] as string).includes(`model="${model}"`)) continue;
-      totals[(match[1] as string).includes('outcome="success"') ? 'success' : 'failure'] += Number(match[2]);
+      const count = Number(match[2]);
+      if ((match[1] as string).includes('outcome="success"')) {
+        totals.success += count;
+        continue;
+      }
+      totals.failure += count;
+      const reason = /reason="([^"]*)"/.exec(match[1] as string)?.[1] ?? '';
+      totals.reasons[reason] = (totals.reasons[reason] ?? 0) + count;
     }
     return totals;
   } catch {
     return null;
   }
+}
+
+/** Failures by reason between two scrapes (reasons that did not grow are left out). */
+export function failuresBetween(before: RequestOutcomes, after: RequestOutcomes): Record<string, number> {
+  const grown: Record<string, number> = {};
+  for (const [reason, count] of Object.entries(after.reasons)) {
+    const added = count - (before.reasons[reason] ?? 0);
+    if (added > 0) grown[reason] = added;
+  }
+  return grown;
 }
