@@ -554,6 +554,12 @@ const addon = nativeAddon();
 parentPort.on('message', (message) => {
   if (message.type === 'info') {
     parentPort.postMessage({ type: 'info', runtime: addon.initRuntime(workerData.libraryPath), sessions: addon.sessions(), live: addon.liveSessionCount() });
+  } else if (message.type === 'wait') {
+    const word = new Int32Array(message.buffer);
+    parentPort.postMessage({ type: 'waiting' });
+    const started = performance.now();
+    addon.waitOnWord(word, message.expected, message.timeoutMs);
+    parentPort.postMessage({ type: 'woke', ms: performance.now() - started });
   } else if (message.type === 'ring') {
     const rang = [];
     for (let i = 0; i < message.times; i++) rang.push(addon.ringDoorbell(message.id));
@@ -648,6 +654,25 @@ parentPort.postMessage({ type: 'ready' });
     }
   });
 
+  it('a thread blocked on a word (waitOnWord) wakes when woken, long before its timeout', async () => {
+    const buffer = new SharedArrayBuffer(4);
+    worker.postMessage({ type: 'wait', buffer, expected: 0, timeoutMs: 10_000 });
+    await next('waiting');
+    await new Promise((resolve) => setTimeout(resolve, 50)); // into the wait
+    addon.wakeWord(new Int32Array(buffer));
+    expect((await next('woke')).ms).toBeLessThan(5_000);
+  });
+
+  it('a wait on a word that no longer holds the expected value returns at once; one nobody wakes ends at its timeout', async () => {
+    const buffer = new SharedArrayBuffer(4);
+    worker.postMessage({ type: 'wait', buffer, expected: 1, timeoutMs: 10_000 });
+    expect((await next('woke')).ms).toBeLessThan(1_000);
+    worker.postMessage({ type: 'wait', buffer, expected: 0, timeoutMs: 60 });
+    const { ms } = await next('woke');
+    expect(ms).toBeGreaterThanOrEqual(50);
+    expect(ms).toBeLessThan(5_000);
+  });
+
   it('a closed doorbell rings no more', async () => {
     let calls = 0;
     const id = addon.openDoorbell(() => (calls += 1));
@@ -694,6 +719,12 @@ nativeAddon().openDoorbell(() => {});`;
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(performance.now() - started).toBeLessThan(15_000);
+  });
+
+  it('waitOnWord and wakeWord refuse what is not an Int32Array, or a negative timeout', () => {
+    expect(thrown(() => addon.wakeWord(new Float64Array(1) as never)).code).toBe('WEIR_BAD_ARGUMENT');
+    expect(thrown(() => addon.waitOnWord(new Int32Array(0), 0, 1)).message).toContain('non-empty Int32Array');
+    expect(thrown(() => addon.waitOnWord(new Int32Array(1), 0, -1)).code).toBe('WEIR_BAD_ARGUMENT');
   });
 
   it('refuses an id that is not a number', () => {

@@ -14,6 +14,7 @@
 #include "ort_runtime.h"
 #include "session_registry.h"
 #include "tensor_convert.h"
+#include "wait_word.h"
 
 namespace weir {
 namespace {
@@ -160,6 +161,8 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
                              InstanceMethod("openDoorbell", &WeirAddon::OpenDoorbellJs),
                              InstanceMethod("ringDoorbell", &WeirAddon::RingDoorbellJs),
                              InstanceMethod("closeDoorbell", &WeirAddon::CloseDoorbellJs),
+                             InstanceMethod("waitOnWord", &WeirAddon::WaitOnWordJs),
+                             InstanceMethod("wakeWord", &WeirAddon::WakeWordJs),
                          });
   }
 
@@ -384,6 +387,33 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
   Napi::Value CloseDoorbellJs(const Napi::CallbackInfo& info) {
     CloseDoorbell(DoorbellId(info));
     return info.Env().Undefined();
+  }
+
+  // waitOnWord(word: Int32Array, expected, timeoutMs); wakeWord(word). On the
+  // view's first element; see wait_word.h.
+  Napi::Value WaitOnWordJs(const Napi::CallbackInfo& info) {
+    int32_t* word = FirstWord(info, "waitOnWord(word, expected, timeoutMs)");
+    if (!info[1].IsNumber() || !info[2].IsNumber() || !(info[2].As<Napi::Number>().DoubleValue() >= 0)) {
+      throw ToJsError(info.Env(), "WEIR_BAD_ARGUMENT", "waitOnWord(word, expected, timeoutMs) takes an Int32Array and two numbers, the timeout not negative");
+    }
+    WaitOnWord(word, info[1].As<Napi::Number>().Int32Value(), info[2].As<Napi::Number>().DoubleValue());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value WakeWordJs(const Napi::CallbackInfo& info) {
+    WakeWord(FirstWord(info, "wakeWord(word)"));
+    return info.Env().Undefined();
+  }
+
+  static int32_t* FirstWord(const Napi::CallbackInfo& info, const char* usage) {
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    if (info.Length() < 1 || napi_get_typedarray_info(info.Env(), info[0], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+        type != napi_int32_array || length == 0) {
+      throw ToJsError(info.Env(), "WEIR_BAD_ARGUMENT", std::string(usage) + " takes a non-empty Int32Array");
+    }
+    return static_cast<int32_t*>(data);
   }
 
   static uint32_t DoorbellId(const Napi::CallbackInfo& info) {

@@ -106,6 +106,15 @@ export interface NativeAddon {
   ringDoorbell(id: number): boolean;
   /** Closes doorbell `id` (on the thread that opened it); rings not yet delivered are dropped. */
   closeDoorbell(id: number): void;
+  /**
+   * Blocks while `word[0]` equals `expected`, at most `timeoutMs`; a wake, a
+   * change of the word or the timeout ends it, so the caller re-checks.
+   * Unlike Atomics.wait, worker.terminate() does not interrupt it: keep the
+   * timeout short, or wake the thread (native/src/wait_word.h).
+   */
+  waitOnWord(word: Int32Array, expected: number, timeoutMs: number): void;
+  /** Wakes one thread blocked in waitOnWord on `word[0]`. */
+  wakeWord(word: Int32Array): void;
 }
 
 /** The binding as the C++ exports it; NativeAddon wraps the parts whose shape differs. */
@@ -153,6 +162,8 @@ function wrap(binding: Binding): NativeAddon {
     openDoorbell: (callback) => binding.openDoorbell(callback),
     ringDoorbell: (id) => binding.ringDoorbell(id),
     closeDoorbell: (id) => binding.closeDoorbell(id),
+    waitOnWord: (word, expected, timeoutMs) => binding.waitOnWord(word, expected, timeoutMs),
+    wakeWord: (word) => binding.wakeWord(word),
     run(key, inputs, outputNames) {
       const flat = binding.run(key, inputs, outputNames);
       const outputs: Tensor[] = [];

@@ -15,21 +15,31 @@
  *   that cannot lie flat); the worker takes it with receiveMessageOnPort.
  * - REPLY: the worker wrote the group's replies into `reply`.
  *
- * The worker blocks (Atomics.wait) while the state is IDLE or REPLY, and the
- * pool wakes it (Atomics.notify) with REQUEST or PORT. The worker tells the
- * pool of a REPLY by ringing a doorbell of the addon's (a thread-safe
- * function: native/src/doorbell.h), which costs both threads less than the
- * one-number port message it replaced, with no clone and no event to
- * dispatch; Node 20's Atomics.waitAsync, as cheap, was seen to lose a
- * wake-up under load, leaving a reply unread. The worker also adds up the
- * time it spends working, since its event loop, blocked in Atomics.wait, no
- * longer tells busy from idle.
+ * The worker blocks while the state is IDLE or REPLY, and the pool wakes it
+ * with REQUEST or PORT, through the addon's futex (waitOnWord / wakeWord):
+ * Atomics.notify signals its waiter while holding a process-wide V8 mutex,
+ * so on a shared core the woken worker slept again on that mutex, two
+ * context switches more per batch. A wait in native code is not
+ * interrupted by terminate(), so the worker waits in slices and the pool
+ * wakes it when it terminates it. The worker tells the pool of a REPLY by
+ * ringing a doorbell of the addon's (a thread-safe function:
+ * native/src/doorbell.h), which costs both threads less than the one-number
+ * port message it replaced, with no clone and no event to dispatch; Node
+ * 20's Atomics.waitAsync, as cheap, was seen to lose a wake-up under load,
+ * leaving a reply unread. The worker also adds up the time it spends
+ * working, since its event loop, blocked on the mailbox, no longer tells
+ * busy from idle.
  */
+import { nativeAddon } from '../native/addon.js';
+
 export const MailboxState = { IDLE: 0, REQUEST: 1, PORT: 2, REPLY: 3 } as const;
 
 /** Bytes for a group's request, and for its replies: a group that needs more crosses as a message. */
 export const MAILBOX_REQUEST_BYTES = 256 * 1024;
 export const MAILBOX_REPLY_BYTES = 256 * 1024;
+
+/** The longest the worker blocks at once before re-checking: a terminate() not followed by a wake ends it within this. */
+const WAIT_SLICE_MS = 100;
 
 /** The state word, then the worker's busy time in µs (a BigInt64), then the two areas. */
 const STATE_INDEX = 0;
@@ -61,7 +71,12 @@ export class Mailbox {
   /** The pool: sets REQUEST or PORT and wakes the worker. */
   signal(state: number): void {
     Atomics.store(this.state, STATE_INDEX, state);
-    Atomics.notify(this.state, STATE_INDEX);
+    nativeAddon().wakeWord(this.state);
+  }
+
+  /** The pool: wakes the worker without news, so that a terminate() just asked of it takes effect now. */
+  wakeWorker(): void {
+    nativeAddon().wakeWord(this.state);
   }
 
   /** The worker: blocks until the pool has sent something; returns REQUEST or PORT. */
@@ -69,7 +84,7 @@ export class Mailbox {
     for (;;) {
       const state = this.current;
       if (state === MailboxState.REQUEST || state === MailboxState.PORT) return state;
-      Atomics.wait(this.state, STATE_INDEX, state);
+      nativeAddon().waitOnWord(this.state, state, WAIT_SLICE_MS);
     }
   }
 

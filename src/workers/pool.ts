@@ -348,7 +348,9 @@ export class WorkerPool {
         slot.job?.reject(refusal);
         slot.group = null;
         slot.job = null;
-        await slot.worker?.terminate();
+        const exited = slot.worker?.terminate();
+        slot.mailbox?.wakeWorker(); // blocked on its mailbox, it would notice only at the end of its wait slice
+        await exited;
         slot.port?.close();
         closeDoorbell(slot);
       }),
