@@ -721,10 +721,11 @@ nativeAddon().openDoorbell(() => {});`;
     expect(performance.now() - started).toBeLessThan(15_000);
   });
 
-  it('waitOnWord and wakeWord refuse what is not an Int32Array, or a negative timeout', () => {
+  it('waitOnWord and wakeWord refuse what is not an Int32Array, or a negative or unbounded timeout', () => {
     expect(thrown(() => addon.wakeWord(new Float64Array(1) as never)).code).toBe('WEIR_BAD_ARGUMENT');
     expect(thrown(() => addon.waitOnWord(new Int32Array(0), 0, 1)).message).toContain('non-empty Int32Array');
     expect(thrown(() => addon.waitOnWord(new Int32Array(1), 0, -1)).code).toBe('WEIR_BAD_ARGUMENT');
+    expect(thrown(() => addon.waitOnWord(new Int32Array(1), 0, Number.POSITIVE_INFINITY)).code).toBe('WEIR_BAD_ARGUMENT');
   });
 
   it('refuses an id that is not a number', () => {

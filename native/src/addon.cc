@@ -393,10 +393,12 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
   // view's first element; see wait_word.h.
   Napi::Value WaitOnWordJs(const Napi::CallbackInfo& info) {
     int32_t* word = FirstWord(info, "waitOnWord(word, expected, timeoutMs)");
-    if (!info[1].IsNumber() || !info[2].IsNumber() || !(info[2].As<Napi::Number>().DoubleValue() >= 0)) {
-      throw ToJsError(info.Env(), "WEIR_BAD_ARGUMENT", "waitOnWord(word, expected, timeoutMs) takes an Int32Array and two numbers, the timeout not negative");
+    const double timeout_ms = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1;
+    // Bounded too: a timespec built from an infinite or huge timeout would overflow.
+    if (!info[1].IsNumber() || !(timeout_ms >= 0 && timeout_ms <= 1e9)) {
+      throw ToJsError(info.Env(), "WEIR_BAD_ARGUMENT", "waitOnWord(word, expected, timeoutMs) takes an Int32Array, a number and a timeout from 0 to 1e9 ms");
     }
-    WaitOnWord(word, info[1].As<Napi::Number>().Int32Value(), info[2].As<Napi::Number>().DoubleValue());
+    WaitOnWord(word, info[1].As<Napi::Number>().Int32Value(), timeout_ms);
     return info.Env().Undefined();
   }
 

@@ -361,7 +361,6 @@ export class Call implements StreamListener {
     });
   }
 
-
   /** Counts `bytes` more in the connection's budget; past it, fails the call and returns false. */
   private hold(bytes: number): boolean {
     if (this.budget.held + bytes > this.budget.limit) {

@@ -49,6 +49,14 @@ export function decompressBody(body: Uint8Array, coding: Exclude<ContentCoding, 
  */
 export function answerCoding(header: string): ContentCoding {
   if (header === '') return 'identity';
+  // Every request asks this, and a client sends the same header each time: parse it once.
+  if (header !== lastAccepted.header) lastAccepted = { header, coding: parseAcceptEncoding(header) };
+  return lastAccepted.coding;
+}
+
+let lastAccepted: { header: string; coding: ContentCoding } = { header: '', coding: 'identity' };
+
+function parseAcceptEncoding(header: string): ContentCoding {
   const weights: Record<string, number> = {};
   for (const entry of header.split(',')) {
     const [name = '', ...params] = entry.split(';');
