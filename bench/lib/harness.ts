@@ -19,7 +19,7 @@ import { cpus, loadavg, release } from 'node:os';
 import { installCleanup } from './children.js';
 import { type LoadResult, runLoad } from './load.js';
 import { clockTicksPerSecond } from './proc.js';
-import { measureRawOrt, type RawOrtResult } from './raw-ort.js';
+import { type BracketedRawOrt, type RawOrtResult, bracketed, measureRawOrt } from './raw-ort.js';
 import { SCENARIOS, type Scenario, type ScenarioName } from './scenarios.js';
 import { PORT_PLACEHOLDERS, type RunningServer, SERVERS, type ServerSpec, startServer } from './servers.js';
 
@@ -75,7 +75,7 @@ export interface ScenarioReport {
   description: string;
   request: { method: string; path: string; headers: Record<string, string>; body_bytes: number; rows: number };
   servers: Record<string, ServerResult>;
-  raw_onnxruntime?: RawOrtResult | { error: string };
+  raw_onnxruntime?: BracketedRawOrt | { error: string };
 }
 
 export interface Report {
@@ -183,7 +183,8 @@ export function machineInfo(packages: string[] = ['onnxruntime-node', 'autocanno
 /**
  * One round: every server started at once, then each scenario measured on
  * each server back to back (the servers' order turning from round to round),
- * raw onnxruntime-node right after the CNN's servers. Measurements that are
+ * raw onnxruntime-node right before and right after the CNN's servers
+ * (raw-ort.ts: the two runs bracket them). Measurements that are
  * compared lie seconds apart, not a whole server's run: the machine drifts.
  */
 async function runRound(servers: readonly ServerSpec[], config: HarnessConfig, round: number): Promise<Record<ScenarioName, ScenarioReport>> {
@@ -199,24 +200,39 @@ async function runRound(servers: readonly ServerSpec[], config: HarnessConfig, r
   const order = servers.map((_, i) => servers[(i + round) % servers.length] as ServerSpec);
   try {
     for (const scenario of Object.values(SCENARIOS)) {
-      for (const spec of order) {
-        const server = running.get(spec.name);
-        if (server && spec.scenarios.includes(scenario.name)) {
-          scenarios[scenario.name].servers[spec.name] = await measureHttpScenario(server, scenario, config);
+      const measureServers = async () => {
+        for (const spec of order) {
+          const server = running.get(spec.name);
+          if (server && spec.scenarios.includes(scenario.name)) {
+            scenarios[scenario.name].servers[spec.name] = await measureHttpScenario(server, scenario, config);
+          }
         }
-      }
-      if (scenario.name === 'cnn-binary') {
-        try {
-          scenarios['cnn-binary'].raw_onnxruntime = await measureRawOrt(config.rawSecondsPerBatch, config.serverCpus);
-        } catch (error) {
-          scenarios['cnn-binary'].raw_onnxruntime = { error: error instanceof Error ? error.message : String(error) };
-        }
-      }
+      };
+      if (scenario.name === 'cnn-binary') scenarios[scenario.name].raw_onnxruntime = await rawAround(measureServers, config);
+      else await measureServers();
     }
   } finally {
     await Promise.all([...running.values()].map((server) => server.stop()));
   }
   return scenarios;
+}
+
+/** Raw onnxruntime-node just before and just after `measureServers` (which runs either way); a failed run becomes the result. */
+async function rawAround(measureServers: () => Promise<void>, config: HarnessConfig): Promise<BracketedRawOrt | { error: string }> {
+  const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
+  let before: RawOrtResult | { error: string };
+  try {
+    before = await measureRawOrt(config.rawSecondsPerBatch, config.serverCpus);
+  } catch (error) {
+    before = { error: errorText(error) };
+  }
+  await measureServers();
+  if ('error' in before) return before;
+  try {
+    return bracketed(before, await measureRawOrt(config.rawSecondsPerBatch, config.serverCpus));
+  } catch (error) {
+    return { error: errorText(error) };
+  }
 }
 
 /** One round's ratios, each measured within that round. */
@@ -304,7 +320,12 @@ export async function runHttpBenchmark(config: HarnessConfig): Promise<Report> {
       pipelining: 1,
       server_cpus: config.serverCpus,
       client_cpus: config.clientCpus,
-      raw_onnxruntime: { seconds_per_batch: config.rawSecondsPerBatch, intra_op_threads: 1, batches: [1, 8, 32, 128] },
+      raw_onnxruntime: {
+        seconds_per_batch: config.rawSecondsPerBatch,
+        intra_op_threads: 1,
+        batches: [1, 8, 32, 128],
+        reference: 'per batch size, the mean of a run just before and one just after the CNN servers; best = the batch size with the highest mean',
+      },
       rounds: config.rounds,
       servers: servers.map((s) => ({ name: s.name, command: s.command(PORT_PLACEHOLDERS).join(' '), scenarios: s.scenarios })),
       cpu_time: 'server process group utime+stime from /proc/<pid>/stat over the measured window; cpu_us_per_request = that / responses',
