@@ -262,6 +262,43 @@ describe('HPACK decoding: the dynamic table', () => {
   });
 });
 
+describe('HPACK decoding: literals without indexing, sent again', () => {
+  /** A literal without indexing (6.2.2) of :path (static name 4), its value Huffman-coded or raw. */
+  const pathLiteral = (value: string, huffman: boolean): Uint8Array => {
+    const octets = huffman ? huffmanEncode(value) : Uint8Array.from(Buffer.from(value, 'latin1'));
+    return Uint8Array.from([0x04, (huffman ? 0x80 : 0) | octets.length, ...octets]);
+  };
+
+  it('decodes each block to its own value, however recently the same octets or a value of the same length came', () => {
+    const decoder = new HpackDecoder();
+    const paths = ['/inference.GRPCInferenceService/ModelInfer', '/inference.GRPCInferenceService/ModelReady', '/a', '/b', '/c', '/d', '/e'];
+    for (let round = 0; round < 3; round++) {
+      for (const path of paths) {
+        for (const huffman of [true, false]) expect(decoder.decode(pathLiteral(path, huffman), NO_LIMIT)).toEqual([':path', path]);
+      }
+    }
+    expect(decoder.dynamicTableEntries()).toEqual([]);
+  });
+
+  it('tells a raw string from a Huffman-coded one with the same octets', () => {
+    const decoder = new HpackDecoder();
+    const coded = huffmanEncode('/x');
+    const asRaw = Uint8Array.from([0x04, coded.length, ...coded]);
+    const asHuffman = Uint8Array.from([0x04, 0x80 | coded.length, ...coded]);
+    expect(decoder.decode(asHuffman, NO_LIMIT)).toEqual([':path', '/x']);
+    expect(decoder.decode(asRaw, NO_LIMIT)).toEqual([':path', Buffer.from(coded).toString('latin1')]);
+    expect(decoder.decode(asHuffman, NO_LIMIT)).toEqual([':path', '/x']);
+  });
+
+  it('still rejects a malformed Huffman literal every time it comes', () => {
+    const decoder = new HpackDecoder();
+    // All ones: 30 bits of EOS inside the string.
+    const block = Uint8Array.from([0x04, 0x84, 0xff, 0xff, 0xff, 0xff]);
+    expect(() => decoder.decode(block, NO_LIMIT)).toThrow(HpackError);
+    expect(() => decoder.decode(block, NO_LIMIT)).toThrow(HpackError);
+  });
+});
+
 describe('HPACK decoding: malformed blocks', () => {
   const decodeFresh = (block: string) => new HpackDecoder().decode(hex(block), NO_LIMIT);
 

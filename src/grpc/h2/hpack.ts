@@ -120,11 +120,54 @@ class DynamicTable {
   }
 }
 
+/**
+ * Strings a client sent as literals that the table does not keep, by their
+ * coded octets. Some come on every request (nghttp2, under grpc-js, never
+ * indexes :path): comparing a few dozen octets costs less than decoding them
+ * into a new string each time, which each Map lookup then hashes again.
+ */
+class RecentLiterals {
+  private static readonly SLOTS = 4;
+  /** Longer strings are rare enough, and costly enough to compare, to decode. */
+  private static readonly MAX_OCTETS = 128;
+  private readonly octets: Uint8Array[] = [];
+  private readonly huffman: boolean[] = [];
+  private readonly values: string[] = [];
+  private next = 0;
+
+  /** The string coded by block[start, end), from a recent literal or decoded. */
+  get(block: Uint8Array, start: number, end: number, isHuffman: boolean): string {
+    const length = end - start;
+    if (length > RecentLiterals.MAX_OCTETS) return decodeString(block, start, end, isHuffman);
+    for (let slot = 0; slot < this.octets.length; slot++) {
+      const octets = this.octets[slot]!;
+      if (octets.length === length && this.huffman[slot] === isHuffman && sameOctets(octets, block, start)) return this.values[slot]!;
+    }
+    const value = decodeString(block, start, end, isHuffman);
+    const slot = this.next;
+    this.next = (slot + 1) % RecentLiterals.SLOTS;
+    this.octets[slot] = block.slice(start, end);
+    this.huffman[slot] = isHuffman;
+    this.values[slot] = value;
+    return value;
+  }
+}
+
+function decodeString(block: Uint8Array, start: number, end: number, isHuffman: boolean): string {
+  return isHuffman ? huffmanDecode(block, start, end) : latin1String(block, start, end);
+}
+
+function sameOctets(octets: Uint8Array, block: Uint8Array, start: number): boolean {
+  for (let i = 0; i < octets.length; i++) if (octets[i] !== block[start + i]) return false;
+  return true;
+}
+
 const EMPTY_BLOCK: Uint8Array = new Uint8Array(0);
 
 /** Decodes the header blocks of one connection, in the order they arrive. */
 export class HpackDecoder {
   private readonly table: DynamicTable;
+  private readonly recentLiterals = new RecentLiterals();
   // The block being decoded and the read position in it.
   private block = EMPTY_BLOCK;
   private pos = 0;
@@ -181,9 +224,9 @@ export class HpackDecoder {
         this.table.resize(size);
         continue;
       } else {
-        // Literal without indexing (6.2.2) or never indexed (6.2.3).
+        // Literal without indexing (6.2.2) or never indexed (6.2.3): likely sent again the same way.
         name = this.readName(4);
-        value = this.readString();
+        value = this.readString(true);
       }
       fieldSeen = true;
       listBytes += name.length + value.length + ENTRY_OVERHEAD;
@@ -218,7 +261,7 @@ export class HpackDecoder {
   }
 
   /** Section 5.2: a Huffman flag and a 7-bit prefix length, then the octets. */
-  private readString(): string {
+  private readString(recent = false): string {
     const block = this.block;
     if (this.pos >= block.length) throw truncated();
     const isHuffman = block[this.pos]! & 0x80;
@@ -226,7 +269,7 @@ export class HpackDecoder {
     const start = this.pos;
     if (length > block.length - start) throw truncated();
     this.pos = start + length;
-    return isHuffman ? huffmanDecode(block, start, this.pos) : latin1String(block, start, this.pos);
+    return recent ? this.recentLiterals.get(block, start, this.pos, isHuffman !== 0) : decodeString(block, start, this.pos, isHuffman !== 0);
   }
 
   /** Section 5.1; the caller has checked that the first octet is there. */
