@@ -302,9 +302,12 @@ export async function runGrpcBenchmark(config: GrpcHarnessConfig): Promise<GrpcR
   const { unary, h2loadUnary, httpAtUnaryRate, stream, http: httpResult } = measured(results);
   const boundBy = (r: { server_cpu_cores: number; client_cpu_cores: number } | undefined) =>
     r === undefined ? null : r.server_cpu_cores >= 0.85 ? 'server' : r.client_cpu_cores >= 0.85 ? 'client' : 'neither';
+  // The 1.3x target compares like with like: each gRPC load against HTTP at
+  // an equal footing (the same rate, or both saturating the server). Unary by
+  // grpc-js against full-speed HTTP sets a client-bound window against a
+  // server-bound one; that ratio is reported, not judged.
   const targets = {
     grpc_unary_cpu_per_request_at_most_1_3x_http_at_same_rate: atMost(ratios.grpc_unary_cpu_per_request_vs_http_at_same_rate ?? null, CPU_PER_REQUEST_LIMIT_VS_HTTP),
-    grpc_unary_cpu_per_request_at_most_1_3x_http: atMost(ratios.grpc_unary_cpu_per_request_vs_http ?? null, CPU_PER_REQUEST_LIMIT_VS_HTTP),
     grpc_stream_cpu_per_request_at_most_1_3x_http: atMost(ratios.grpc_stream_cpu_per_request_vs_http ?? null, CPU_PER_REQUEST_LIMIT_VS_HTTP),
     grpc_unary_h2load_cpu_per_request_at_most_1_3x_http: atMost(ratios.grpc_unary_h2load_cpu_per_request_vs_http ?? null, CPU_PER_REQUEST_LIMIT_VS_HTTP),
     ...zeroErrors(rounds),
@@ -339,6 +342,8 @@ export async function runGrpcBenchmark(config: GrpcHarnessConfig): Promise<GrpcR
           ? `http_json, grpc_unary and grpc_stream each driven unmeasured, before any measurement, until ${WARM_UP_REQUESTS} answers (at most ${WARM_UP_MAX_SECONDS} s each), then each once more; then each window has its own warm-up`
           : 'each window has its own warm-up',
       http_json_at_unary_rate: "autocannon's overallRate set to grpc_unary's requests_per_s",
+      targets:
+        'server CPU per request at most 1.3x HTTP\'s at an equal footing: grpc_unary against http_json_at_unary_rate, grpc_stream and grpc_unary_h2load against http_json (all at full speed); grpc_unary against full-speed http_json is a ratio only (a client-bound window against a server-bound one)',
       cpu_time: 'server process group utime+stime from /proc/<pid>/stat over the measured window; cpu_us_per_request = that / answers in the window',
     },
     server: serverEntry!,
