@@ -1,6 +1,7 @@
 /**
  * HTTP load benchmark: Weir against a naive node:http + onnxruntime-node peer
- * and a bare uWebSockets.js server, every server pinned to one core and
+ * and a bare uWebSockets.js server (answering in its handler, and deferred to
+ * the end of the event-loop turn), every server pinned to one core and
  * driven by autocannon pinned to another, all measured in one run. Prints one
  * JSON object (see bench/lib/harness.ts for what each figure means).
  *
@@ -11,7 +12,7 @@
  * BENCH_ROUNDS (3: the whole sequence three times, each ratio the median of the rounds'),
  * BENCH_RAW_SECONDS (2 per batch size), BENCH_SERVER_CPUS (0),
  * BENCH_CLIENT_CPUS (1), BENCH_START_TIMEOUT_S (60), BENCH_SERVERS
- * (comma-separated subset of weir,naive-node,uws-hello). Needs `npm ci`
+ * (comma-separated subset of weir,naive-node,uws-hello,uws-deferred). Needs `npm ci`
  * (dist/ for Weir) and taskset; builds nothing. A server that does not start
  * is reported as {"skipped": "<why>"} and its ratios and targets are null.
  */

@@ -241,6 +241,7 @@ function ratiosOf(scenarios: Record<ScenarioName, ScenarioReport>): Ratios {
   const weir = isMeasured(tabular.weir) ? tabular.weir : undefined;
   const naive = isMeasured(tabular['naive-node']) ? tabular['naive-node'] : undefined;
   const uws = isMeasured(tabular['uws-hello']) ? tabular['uws-hello'] : undefined;
+  const deferred = isMeasured(tabular['uws-deferred']) ? tabular['uws-deferred'] : undefined;
   const cnnWeirEntry = scenarios['cnn-binary'].servers.weir;
   const cnnWeir = isMeasured(cnnWeirEntry) ? cnnWeirEntry : undefined;
   const raw = scenarios['cnn-binary'].raw_onnxruntime;
@@ -252,6 +253,9 @@ function ratiosOf(scenarios: Record<ScenarioName, ScenarioReport>): Ratios {
     tabular_weir_p99_vs_naive_node: ratio(weir?.latency_ms.p99, naive?.latency_ms.p99),
     tabular_weir_requests_per_s_vs_naive_node: ratio(weir?.requests_per_s, naive?.requests_per_s),
     tabular_naive_node_cpu_per_request_vs_uws_hello: ratio(naive?.cpu_us_per_request, uws?.cpu_us_per_request),
+    // Reported, not judged: how much of Weir's cost over the floor is answering after the handler at all.
+    tabular_weir_cpu_per_request_vs_uws_deferred: ratio(weir?.cpu_us_per_request, deferred?.cpu_us_per_request),
+    tabular_uws_deferred_cpu_per_request_vs_uws_hello: ratio(deferred?.cpu_us_per_request, uws?.cpu_us_per_request),
     cnn_weir_rows_per_s: cnnRowsPerS === null ? null : Math.round(cnnRowsPerS),
     cnn_best_raw_rows_per_s: bestRaw,
     cnn_weir_vs_best_raw: ratio(cnnRowsPerS, bestRaw),

@@ -59,6 +59,13 @@ export const SERVERS: ServerSpec[] = [
     scenarios: ['tabular-json'],
     metrics: false,
   },
+  {
+    name: 'uws-deferred',
+    label: 'uws-hello --deferred',
+    command: (p) => [node, ...tsx, 'bench/peers/uws-hello.ts', p.http, '--deferred'],
+    scenarios: ['tabular-json'],
+    metrics: false,
+  },
 ];
 
 /** A port that was free a moment ago (the OS picks it). */
