@@ -26,12 +26,17 @@ const answer = (res: uWS.HttpResponse) =>
     res.writeHeader('Content-Type', 'application/json').end(ANSWER);
   });
 
+interface Exchange {
+  res: uWS.HttpResponse;
+  aborted: boolean;
+}
+
 /** Answers still to write at the end of this turn (--deferred). */
-let due: Array<{ res: uWS.HttpResponse; aborted: () => boolean }> = [];
+let due: Exchange[] = [];
 function answerDue(): void {
   const now = due;
   due = [];
-  for (const { res, aborted } of now) if (!aborted()) answer(res);
+  for (const ex of now) if (!ex.aborted) answer(ex.res);
 }
 
 uWS
@@ -40,20 +45,20 @@ uWS
     res.writeHeader('Content-Type', 'application/json').end('{"ready":true}');
   })
   .post('/*', (res) => {
-    let aborted = false;
+    const ex: Exchange = { res, aborted: false };
     const chunks: Buffer[] = [];
     res.onAborted(() => {
-      aborted = true;
+      ex.aborted = true;
     });
     res.onData((chunk, isLast) => {
       chunks.push(Buffer.from(chunk.slice(0))); // the chunk is only valid during this call
-      if (!isLast || aborted) return;
+      if (!isLast || ex.aborted) return;
       if (!deferred) {
         answer(res);
         return;
       }
       if (due.length === 0) setImmediate(answerDue);
-      due.push({ res, aborted: () => aborted });
+      due.push(ex);
     });
   })
   .any('/*', (res) => {
