@@ -26,17 +26,12 @@ const answer = (res: uWS.HttpResponse) =>
     res.writeHeader('Content-Type', 'application/json').end(ANSWER);
   });
 
-interface Exchange {
-  res: uWS.HttpResponse;
-  aborted: boolean;
-}
-
 /** Answers still to write at the end of this turn (--deferred). */
-let due: Exchange[] = [];
+let due: Array<{ res: uWS.HttpResponse; aborted: () => boolean }> = [];
 function answerDue(): void {
   const now = due;
   due = [];
-  for (const ex of now) if (!ex.aborted) answer(ex.res);
+  for (const { res, aborted } of now) if (!aborted()) answer(res);
 }
 
 uWS
@@ -45,20 +40,20 @@ uWS
     res.writeHeader('Content-Type', 'application/json').end('{"ready":true}');
   })
   .post('/*', (res) => {
-    const ex: Exchange = { res, aborted: false };
+    let aborted = false;
     const chunks: Buffer[] = [];
     res.onAborted(() => {
-      ex.aborted = true;
+      aborted = true;
     });
     res.onData((chunk, isLast) => {
       chunks.push(Buffer.from(chunk.slice(0))); // the chunk is only valid during this call
-      if (!isLast || ex.aborted) return;
+      if (!isLast || aborted) return;
       if (!deferred) {
         answer(res);
         return;
       }
       if (due.length === 0) setImmediate(answerDue);
-      due.push(ex);
+      due.push({ res, aborted: () => aborted });
     });
   })
   .any('/*', (res) => {
