@@ -72,11 +72,19 @@ export interface BatchStats {
   queueMs: number[];
 }
 
+/**
+ * Where a queued request's outcome goes: exactly one method is called, once,
+ * possibly before `enqueue` returns. Neither may throw.
+ */
+export interface BatchReply {
+  resolve(result: RunResult): void;
+  reject(error: Error): void;
+}
+
 interface Queued extends BatchRequest {
   rows: number;
   enqueuedAt: number;
-  resolve: (result: RunResult) => void;
-  reject: (error: Error) => void;
+  reply: BatchReply;
 }
 
 /** Errors that mean the batch never ran as a whole: re-running alone would not help. */
@@ -109,26 +117,40 @@ export class Batcher {
 
   /** Queues a validated request; resolves with its own slice of the batch's outputs. */
   submit(request: BatchRequest): Promise<RunResult> {
-    if (this.stopped) return Promise.reject(this.stopped);
+    return new Promise((resolve, reject) => this.enqueue(request, { resolve, reject }));
+  }
+
+  /**
+   * Queues a validated request; `reply` gets its own slice of the batch's
+   * outputs, or why it has none. The front ends' path: one object carries a
+   * request through, where a promise and its resolving functions were
+   * garbage on every request.
+   */
+  enqueue(request: BatchRequest, reply: BatchReply): void {
+    if (this.stopped) return reply.reject(this.stopped);
     if (this.queuedCount() >= this.policy.maxQueueSize) this.dropCancelled();
     if (this.queuedCount() >= this.policy.maxQueueSize) {
-      return Promise.reject(
+      return reply.reject(
         new WeirError('WEIR_QUEUE_FULL', `the queue of '${this.sessionKey.split('#')[0]}' is full (${this.policy.maxQueueSize} requests waiting); retry later`),
       );
     }
-    if (!this.policy.merge) return this.runAlone(request);
-    return new Promise((resolve, reject) => {
-      const rows = this.policy.maxBatchSize > 0 ? ((request.inputs[0]?.shape[0] as number | undefined) ?? 0) : 0;
-      const { inputs, outputs, deadline, cancellation } = request;
-      const queued: Queued = { inputs, outputs, deadline, cancellation, rows, enqueuedAt: request.arrivedAt ?? performance.now(), resolve, reject };
-      const key = this.compatibilityKey(request);
-      const queue = this.queues.get(key);
-      if (queue) queue.push(queued);
-      else this.queues.set(key, [queued]);
-      this.waiting += 1;
-      this.nextDeadline = Math.min(this.nextDeadline, request.deadline);
-      this.scheduleSoon();
-    });
+    if (!this.policy.merge) {
+      this.runAlone(request).then(
+        (result) => reply.resolve(result),
+        (error: Error) => reply.reject(error),
+      );
+      return;
+    }
+    const rows = this.policy.maxBatchSize > 0 ? ((request.inputs[0]?.shape[0] as number | undefined) ?? 0) : 0;
+    const { inputs, outputs, deadline, cancellation } = request;
+    const queued: Queued = { inputs, outputs, deadline, cancellation, rows, enqueuedAt: request.arrivedAt ?? performance.now(), reply };
+    const key = this.compatibilityKey(request);
+    const queue = this.queues.get(key);
+    if (queue) queue.push(queued);
+    else this.queues.set(key, [queued]);
+    this.waiting += 1;
+    this.nextDeadline = Math.min(this.nextDeadline, request.deadline);
+    this.scheduleSoon();
   }
 
   /**
@@ -178,7 +200,7 @@ export class Batcher {
   stop(error: WeirError): void {
     this.stopped = error;
     this.clearTimer();
-    for (const queue of this.queues.values()) for (const request of queue) request.reject(error);
+    for (const queue of this.queues.values()) for (const request of queue) request.reply.reject(error);
     this.queues.clear();
     this.waiting = 0;
   }
@@ -239,7 +261,7 @@ export class Batcher {
     for (; taken < queue.length; taken++) {
       const next = queue[taken] as Queued;
       if (next.cancellation?.cancelled) {
-        next.reject(cancelledError());
+        next.reply.reject(cancelledError());
         continue;
       }
       if (batch.length > 0 && !(this.policy.merge && rows < this.target && rows + next.rows <= this.policy.maxBatchSize)) break;
@@ -279,7 +301,10 @@ export class Batcher {
     if (batch.length === 1) {
       await this.runBatch({ sessionKey: this.sessionKey, inputs: first.inputs, outputs: first.outputs })
         .then((result) => ran(result, batch))
-        .then(first.resolve, first.reject);
+        .then(
+          (result) => first.reply.resolve(result),
+          (error: Error) => first.reply.reject(error),
+        );
       return;
     }
     const inputs = first.inputs.map((input, i) => batchInput(input, batch, i));
@@ -289,7 +314,7 @@ export class Batcher {
     } catch (error) {
       const { code } = toWeirError(error);
       if (NOT_THE_REQUESTS_FAULT.has(code)) {
-        for (const request of batch) request.reject(error as Error);
+        for (const request of batch) request.reply.reject(error as Error);
         return;
       }
       // Some request broke the batch: run each alone so only the culprit fails.
@@ -297,7 +322,10 @@ export class Batcher {
         batch.map((r) =>
           this.runBatch({ sessionKey: this.sessionKey, inputs: r.inputs, outputs: r.outputs })
             .then((result) => ran(result, [r]))
-            .then(r.resolve, r.reject),
+            .then(
+              (result) => r.reply.resolve(result),
+              (error: Error) => r.reply.reject(error),
+            ),
         ),
       );
       return;
@@ -305,7 +333,7 @@ export class Batcher {
     ran(result, batch);
     const rows = batch.map((request) => request.rows);
     const slices = result.outputs.map((output) => splitRows(output, rows));
-    batch.forEach((request, i) => request.resolve({ runNs: result.runNs, outputs: slices.map((s) => s[i] as Tensor) }));
+    batch.forEach((request, i) => request.reply.resolve({ runNs: result.runNs, outputs: slices.map((s) => s[i] as Tensor) }));
   }
 
   private refuseExpired(now: number): void {
@@ -326,7 +354,7 @@ export class Batcher {
     for (const [key, queue] of this.queues) {
       const kept = queue.filter((request) => {
         const error = refusal(request);
-        if (error) request.reject(error);
+        if (error) request.reply.reject(error);
         return error === null;
       });
       this.waiting -= queue.length - kept.length;

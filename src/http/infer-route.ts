@@ -6,10 +6,10 @@
  * which the workers read in place and which is given back once the core
  * has answered; binary outputs are written from where they lie.
  */
-import type { InferenceCore, InferResponse } from '../core/core.js';
+import type { InferenceCore, InferReply, InferResponse } from '../core/core.js';
 import { type TypedArray, buffersOf } from '../tensors/datatypes.js';
 import { contentCoding } from './content-coding.js';
-import type { BodyReader } from './read-body.js';
+import type { BodyListener, BodyReader } from './read-body.js';
 import { type Exchange, type Exchanges, JSON_HEADERS, send, sendError } from './respond.js';
 import type { HttpRequest, HttpResponse } from './uws.js';
 import { type DecodedRequest, decodeInferRequest, encodeInferResponse } from './v2-codec.js';
@@ -41,63 +41,93 @@ export function inferRoute(core: InferenceCore, bodies: BodyReader, exchanges: E
       const contentLength = req.getHeader(CONTENT_LENGTH);
       const shared = !borrow && Number(contentLength) >= SHARED_BODY_BYTES;
       const coding = contentCoding(req.getHeader(CONTENT_ENCODING));
-      bodies.read(ex, contentLength, (body, borrowed) => decode(ex, model, version, body, borrowed, declared), { alignAt, borrow, shared, coding });
+      bodies.read(ex, contentLength, new InferExchange(core, bodies, ex, model, version, declared), { alignAt, borrow, shared, coding });
     } catch (error) {
       sendError(ex, error);
     }
   };
+}
+
+/**
+ * One inference request from its body to its answer: one object that the
+ * body reader and then the core call back, where a closure per step was
+ * garbage on every request.
+ */
+class InferExchange implements BodyListener, InferReply {
+  /** What the inputs may be views of; given back once the core has answered and nothing refers to it. */
+  private body: Uint8Array | undefined;
+  private binaryOutputs: DecodedRequest['binaryOutputs'] = 'all';
+
+  constructor(
+    private readonly core: InferenceCore,
+    private readonly bodies: BodyReader,
+    private readonly ex: Exchange,
+    private readonly model: string,
+    private readonly version: string | undefined,
+    /** Inference-Header-Content-Length, when the body carries binary tensors. */
+    private readonly headerLength: number | undefined,
+  ) {}
 
   /** A large JSON body is decoded in a worker; anything else at once (the body may be borrowed). */
-  function decode(ex: Exchange, model: string, version: string | undefined, body: Uint8Array, borrowed: boolean, headerLength: number | undefined): void {
-    if (headerLength === undefined && body.byteLength > LARGE_JSON_BYTES) {
+  onBody(body: Uint8Array, borrowed: boolean): void {
+    const { model, version } = this;
+    if (this.headerLength === undefined && body.byteLength > LARGE_JSON_BYTES) {
       const own = borrowed ? body.slice() : body;
-      core.offload(DECODE_V2_JSON, { body: own, model, ...(version !== undefined && { version }) }, [own.buffer as ArrayBuffer]).then(
-        (decoded) => infer(ex, decoded),
-        (error: unknown) => refuse(ex, model, error),
+      this.core.offload(DECODE_V2_JSON, { body: own, model, ...(version !== undefined && { version }) }, [own.buffer as ArrayBuffer]).then(
+        (decoded) => this.infer(decoded),
+        (error: unknown) => this.refuse(error),
       );
       return;
     }
     let decoded: DecodedRequest;
     try {
-      decoded = decodeInferRequest(body, headerLength, model, version);
+      decoded = decodeInferRequest(body, this.headerLength, model, version);
     } catch (error) {
-      bodies.release(body);
-      refuse(ex, model, error);
+      this.bodies.release(body);
+      this.refuse(error);
       return;
     }
-    infer(ex, decoded, body);
+    this.body = body;
+    this.infer(decoded);
   }
 
-  function refuse(ex: Exchange, model: string, error: unknown): void {
-    core.requestRefused(model, error);
-    sendError(ex, error);
+  answer(response: InferResponse): void {
+    this.releaseBody();
+    try {
+      this.respond(response);
+    } catch (error) {
+      sendError(this.ex, error); // an encoding failure too: every request gets an answer
+    }
   }
 
-  /** `body`: what the inputs may be views of; once the core has answered, nothing refers to it and it is given back. */
-  function infer(ex: Exchange, { request, binaryOutputs }: DecodedRequest, body?: Uint8Array): void {
-    if (ex.done) {
-      if (body) bodies.release(body); // the client left while its body was decoded
+  fail(error: unknown): void {
+    this.releaseBody();
+    sendError(this.ex, error);
+  }
+
+  private infer({ request, binaryOutputs }: DecodedRequest): void {
+    if (this.ex.done) {
+      this.releaseBody(); // the client left while its body was decoded
       return;
     }
-    request.cancellation = ex;
-    core.infer(request).then(
-      (response) => {
-        if (body) bodies.release(body);
-        try {
-          respond(ex, response, binaryOutputs);
-        } catch (error) {
-          sendError(ex, error); // an encoding failure too: every request gets an answer
-        }
-      },
-      (error: unknown) => {
-        if (body) bodies.release(body);
-        sendError(ex, error);
-      },
-    );
+    this.binaryOutputs = binaryOutputs;
+    request.cancellation = this.ex;
+    this.core.inferInto(request, this);
+  }
+
+  private refuse(error: unknown): void {
+    this.core.requestRefused(this.model, error);
+    sendError(this.ex, error);
+  }
+
+  private releaseBody(): void {
+    if (this.body) this.bodies.release(this.body);
+    this.body = undefined;
   }
 
   /** Encodes the response; large JSON outputs are encoded in a worker. */
-  function respond(ex: Exchange, response: InferResponse, binaryOutputs: DecodedRequest['binaryOutputs']): void {
+  private respond(response: InferResponse): void {
+    const { ex, binaryOutputs } = this;
     if (ex.done) return;
     if (jsonOutputBytes(response, binaryOutputs) <= LARGE_JSON_BYTES) {
       sendEncoded(ex, encodeInferResponse(response, binaryOutputs));
@@ -105,7 +135,7 @@ export function inferRoute(core: InferenceCore, bodies: BodyReader, exchanges: E
     }
     // The outputs are views into their batch's buffer: copy out only this request's part to move.
     const outputs = response.outputs.map((output) => ({ ...output, data: output.data.slice() as TypedArray }));
-    core
+    this.core
       .offload(ENCODE_V2_RESPONSE, { response: { ...response, outputs }, binaryOutputs }, buffersOf(outputs.map((output) => output.data)))
       .then((encoded) => sendEncoded(ex, encoded))
       .catch((error: unknown) => sendError(ex, error));

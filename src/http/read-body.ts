@@ -45,113 +45,56 @@ export interface ReadOptions {
   coding?: ContentCoding;
 }
 
-/** Called with the whole body; a `borrowed` one is valid only during the call. */
-export type OnBody = (body: Uint8Array, borrowed: boolean) => void;
-
-interface Reading {
-  ex: Exchange;
-  /** When a sweep first saw the body arriving; NaN before that. */
-  seenAt: number;
-  received: number;
-  /** Forgets the body: the request failed or went away before it was read. */
-  dropped: () => void;
+/** Told of the whole body; a `borrowed` one is valid only during the call. */
+export interface BodyListener {
+  onBody(body: Uint8Array, borrowed: boolean): void;
 }
 
 export class BodyReader {
-  private readonly reading = new Set<Reading>();
+  private readonly reading = new Set<BodyRead>();
   private sweeper: NodeJS.Timeout | null = null;
   private readonly sharedBodies = new SharedBufferPool();
 
-  constructor(private readonly limits: BodyLimits) {}
+  constructor(readonly limits: BodyLimits) {}
 
   /** Gives back a body read with `shared`, once nothing refers to it any more. */
   release(body: Uint8Array): void {
     this.sharedBodies.release(body);
   }
 
-  /** Calls `onBody` with the whole body, or answers the error itself and never calls it. */
-  read(ex: Exchange, contentLength: string, onBody: OnBody, options: ReadOptions = {}): void {
+  /** Tells `listener` the whole body, or answers the error itself and never tells it. */
+  read(ex: Exchange, contentLength: string, listener: BodyListener, options: ReadOptions = {}): void {
     const { maxBodyBytes } = this.limits;
-    const coding = options.coding ?? 'identity';
-    // What the caller gets of a compressed body is zlib's buffer, not the one read here.
-    const { alignAt = 0, borrow = false, shared = false } = coding === 'identity' ? options : {};
     const declared = /^\d+$/.test(contentLength) ? Number(contentLength) : -1;
     if (declared > maxBodyBytes) {
       sendError(ex, new WeirError('WEIR_BODY_TOO_LARGE', `the body's ${declared} bytes exceed the limit of ${maxBodyBytes}`), true);
       return;
     }
-    const pad = (8 - (Math.abs(alignAt) % 8)) % 8;
-    // With a declared length the chunks land in place; otherwise they are kept and joined at the end.
-    let into: Uint8Array | null = null;
-    let chunks: Uint8Array[] | null = null;
-    // A body that never reaches the caller goes back to the pool here, once:
-    // chunks may still arrive after a failure, and by then another request may hold the buffer.
-    const dropped = () => {
-      this.reading.delete(state);
-      if (into) this.release(into);
-      into = null;
-    };
-    const state: Reading = { ex, seenAt: Number.NaN, received: 0, dropped };
-    this.watch(state);
-    const finish = (body: Uint8Array, borrowed: boolean) => {
-      // The body is the caller's now: nothing here may give it back, even if onBody throws.
-      this.reading.delete(state);
-      ex.onAbort = null;
-      into = null;
-      if (coding === 'identity') {
-        onBody(body, borrowed);
-        return;
-      }
-      decompressBody(body, coding, maxBodyBytes).then(
-        (plain) => {
-          if (!ex.done) onBody(plain, false); // the client may have left while it inflated
-        },
-        (error: unknown) => sendError(ex, error),
-      );
-    };
-    const receive = (chunk: ArrayBuffer, isLast: boolean) => {
-      if (ex.done) {
-        dropped();
-        return;
-      }
-      const bytes = new Uint8Array(chunk);
-      const size = state.received + bytes.byteLength;
-      if (size > (declared >= 0 ? declared : maxBodyBytes)) {
-        this.fail(state, new WeirError('WEIR_BODY_TOO_LARGE', `the body exceeds ${declared >= 0 ? `its declared ${declared} bytes` : `the limit of ${maxBodyBytes} bytes`}`));
-        return;
-      }
-      if (borrow && isLast && state.received === 0) {
-        finish(bytes, true);
-        return;
-      }
-      if (declared >= 0) {
-        if (shared) {
-          into ??= this.sharedBodies.take(pad + declared);
-          copyBytes(into, pad + state.received, chunk);
-        } else {
-          into ??= new Uint8Array(pad + declared);
-          into.set(bytes, pad + state.received);
-        }
-      } else {
-        (chunks ??= []).push(bytes.slice());
-      }
-      state.received = size;
-      if (!isLast) return;
-      finish(into ? into.subarray(pad, pad + size) : join(chunks ?? [], pad, size), false);
-    };
-    ex.onAbort = dropped;
+    const read = new BodyRead(this, ex, declared, listener, options);
+    this.watch(read);
+    ex.onAbort = read;
     ex.res.onData((chunk, isLast) => {
       try {
-        receive(chunk, isLast);
+        read.receive(chunk, isLast);
       } catch (error) {
         // A throw here would escape into uWS and take the process down.
-        this.fail(state, new WeirError('WEIR_INTERNAL', `reading the body failed: ${(error as Error).message}`));
+        this.fail(read, new WeirError('WEIR_INTERNAL', `reading the body failed: ${(error as Error).message}`));
       }
     });
   }
 
-  private watch(state: Reading): void {
-    this.reading.add(state);
+  /** Pooled shared memory for a body (given back with `release`). */
+  takeShared(bytes: number): Uint8Array {
+    return this.sharedBodies.take(bytes);
+  }
+
+  /** A read is over: the sweep stops timing it. */
+  forget(read: BodyRead): void {
+    this.reading.delete(read);
+  }
+
+  private watch(read: BodyRead): void {
+    this.reading.add(read);
     if (this.sweeper) return;
     const every = Math.min(1000, Math.max(10, this.limits.bodyTimeoutMs / 8));
     this.sweeper = setInterval(() => this.sweep(), every);
@@ -167,20 +110,117 @@ export class BodyReader {
     }
     const { bodyTimeoutMs } = this.limits;
     const now = performance.now();
-    for (const state of this.reading) {
-      if (Number.isNaN(state.seenAt)) state.seenAt = now;
-      if (now - state.seenAt < bodyTimeoutMs) continue;
-      this.fail(state, new WeirError('WEIR_BODY_TIMEOUT', `the body did not arrive within ${bodyTimeoutMs} ms (${state.received} bytes received)`));
+    for (const read of this.reading) {
+      if (Number.isNaN(read.seenAt)) read.seenAt = now;
+      if (now - read.seenAt < bodyTimeoutMs) continue;
+      this.fail(read, new WeirError('WEIR_BODY_TIMEOUT', `the body did not arrive within ${bodyTimeoutMs} ms (${read.received} bytes received)`));
     }
   }
 
   /** The connection is dropped after these errors: the rest of the body is not wanted. */
-  private fail(state: Reading, error: WeirError): void {
-    state.dropped();
-    state.ex.onAbort = null;
-    sendError(state.ex, error, true);
+  fail(read: BodyRead, error: WeirError): void {
+    read.drop();
+    read.ex.onAbort = null;
+    sendError(read.ex, error, true);
   }
 }
+
+/** One body being read, one object for all it needs (a closure per step was garbage on every request). */
+class BodyRead {
+  /** When a sweep first saw the body arriving; NaN before that. */
+  seenAt = Number.NaN;
+  received = 0;
+  /** With a declared length the chunks land in place; otherwise they are kept and joined at the end. */
+  private into: Uint8Array | null = null;
+  private chunks: Uint8Array[] | null = null;
+  private readonly coding: ContentCoding;
+  private readonly pad: number;
+  private readonly borrow: boolean;
+  private readonly shared: boolean;
+
+  constructor(
+    private readonly reader: BodyReader,
+    readonly ex: Exchange,
+    private readonly declared: number,
+    private readonly listener: BodyListener,
+    options: ReadOptions,
+  ) {
+    this.coding = options.coding ?? 'identity';
+    // What the listener gets of a compressed body is zlib's buffer, not the one read here.
+    const identity = this.coding === 'identity';
+    this.pad = identity ? (8 - (Math.abs(options.alignAt ?? 0) % 8)) % 8 : 0;
+    this.borrow = identity && options.borrow === true;
+    this.shared = identity && options.shared === true;
+  }
+
+  /**
+   * Forgets the body: the request failed or went away before it was read.
+   * Chunks may still arrive after a failure, and by then another request may
+   * hold a pooled buffer: it goes back here, once.
+   */
+  drop(): void {
+    this.reader.forget(this);
+    if (this.into) this.reader.release(this.into);
+    this.into = null;
+  }
+
+  /** The client went away (Exchange.onAbort). */
+  aborted(): void {
+    this.drop();
+  }
+
+  receive(chunk: ArrayBuffer, isLast: boolean): void {
+    const { ex, declared, pad } = this;
+    if (ex.done) {
+      this.drop();
+      return;
+    }
+    const bytes = new Uint8Array(chunk);
+    const size = this.received + bytes.byteLength;
+    const { maxBodyBytes } = this.reader.limits;
+    if (size > (declared >= 0 ? declared : maxBodyBytes)) {
+      this.reader.fail(this, new WeirError('WEIR_BODY_TOO_LARGE', `the body exceeds ${declared >= 0 ? `its declared ${declared} bytes` : `the limit of ${maxBodyBytes} bytes`}`));
+      return;
+    }
+    if (this.borrow && isLast && this.received === 0) {
+      this.finish(bytes, true);
+      return;
+    }
+    if (declared >= 0) {
+      if (this.shared) {
+        this.into ??= this.reader.takeShared(pad + declared);
+        copyBytes(this.into, pad + this.received, chunk);
+      } else {
+        this.into ??= new Uint8Array(pad + declared);
+        this.into.set(bytes, pad + this.received);
+      }
+    } else {
+      (this.chunks ??= []).push(bytes.slice());
+    }
+    this.received = size;
+    if (!isLast) return;
+    this.finish(this.into ? this.into.subarray(pad, pad + size) : join(this.chunks ?? [], pad, size), false);
+  }
+
+  private finish(body: Uint8Array, borrowed: boolean): void {
+    // The body is the listener's now: nothing here may give it back, even if onBody throws.
+    const { ex, listener, coding } = this;
+    this.reader.forget(this);
+    ex.onAbort = null;
+    this.into = null;
+    if (coding === 'identity') {
+      listener.onBody(body, borrowed);
+      return;
+    }
+    decompressBody(body, coding, this.reader.limits.maxBodyBytes).then(
+      (plain) => {
+        if (!ex.done) listener.onBody(plain, false); // the client may have left while it inflated
+      },
+      (error: unknown) => sendError(ex, error),
+    );
+  }
+}
+
 
 function join(chunks: readonly Uint8Array[], pad: number, size: number): Uint8Array {
   const joined = new Uint8Array(pad + size);

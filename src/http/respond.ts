@@ -17,8 +17,8 @@ export interface Exchange {
   done: boolean;
   /** Set when the client disconnected: the core then drops the request if it still waits (a Cancellation). */
   cancelled: boolean;
-  /** Called if the client disconnects before the response. */
-  onAbort: (() => void) | null;
+  /** Told if the client disconnects before the response. */
+  onAbort: { aborted(): void } | null;
   /** How the client accepts its answer to be compressed (its Accept-Encoding). */
   coding: ContentCoding;
   /** Set once the answer is wholly handed to the socket, or the client went away. */
@@ -55,7 +55,7 @@ export class Exchanges {
     res.onAborted(() => {
       ex.done = true;
       ex.cancelled = true;
-      ex.onAbort?.();
+      ex.onAbort?.aborted();
       settle(ex);
     });
     return ex;
