@@ -204,6 +204,22 @@ describe('limits', () => {
     expect(sent.map(rowsOf)).toEqual([1, 1]);
   });
 
+  it('enqueue: a full queue refuses before it returns, once; a queued request resolves once, later', async () => {
+    const { batcher } = batcherFor(SLOW, { maxBatchSize: 1, maxQueueSize: 1, concurrency: 1 });
+    const x = () => ({ name: 'x', datatype: 'FP32' as const, shape: [1, 256], data: new Float32Array(256) });
+    const running = batcher.submit({ inputs: [x()], deadline: later() });
+    await new Promise((resolve) => setImmediate(resolve));
+    const calls: string[] = [];
+    const reply = (name: string) => ({ resolve: () => calls.push(`${name} resolved`), reject: (error: Error) => calls.push(`${name} ${(error as Error & { code: string }).code}`) });
+    batcher.enqueue({ inputs: [x()], deadline: later() }, reply('queued'));
+    batcher.enqueue({ inputs: [x()], deadline: later() }, reply('over'));
+    expect(calls).toEqual(['over WEIR_QUEUE_FULL']);
+    await running;
+    for (let i = 0; i < 250 && calls.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 20)); // and nothing more comes
+    expect(calls).toEqual(['over WEIR_QUEUE_FULL', 'queued resolved']);
+  });
+
   it('without merging, a request whose client went away while it waited for a worker is refused, not run', async () => {
     const { batcher } = batcherFor(SLOW, { maxBatchSize: 2000, merge: false });
     const x = (rows: number) => ({ name: 'x', datatype: 'FP32' as const, shape: [rows, 256], data: new Float32Array(rows * 256) });

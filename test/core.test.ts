@@ -474,6 +474,50 @@ describe('responses', () => {
   });
 });
 
+describe('inferInto (the front ends\' path)', () => {
+  /** A reply that records every call it gets, and whether it came before inferInto returned. */
+  const recorder = () => {
+    const calls: Array<{ method: 'answer' | 'fail'; value: unknown; synchronous: boolean }> = [];
+    let returned = false;
+    let settle = () => {};
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    const record = (method: 'answer' | 'fail') => (value: unknown) => {
+      calls.push({ method, value, synchronous: !returned });
+      settle();
+    };
+    return { reply: { answer: record('answer'), fail: record('fail') }, calls, settled, markReturned: () => (returned = true) };
+  };
+
+  it('answers a good request once, after it returned, as infer() does', async () => {
+    const { reply, calls, settled, markReturned } = recorder();
+    core.inferInto(tabular(2, { id: 'into' }), reply);
+    markReturned();
+    await settled;
+    await new Promise((resolve) => setTimeout(resolve, 20)); // nothing more comes
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatchObject({ method: 'answer', synchronous: false, value: { model_name: 'tabular', model_version: '2', id: 'into' } });
+    const expected = await core.infer(tabular(2));
+    expect(Array.from((calls[0]?.value as { outputs: Tensor[] }).outputs[0]?.data as Float32Array)).toEqual(Array.from(expected.outputs[0]?.data as Float32Array));
+  });
+
+  it('refuses an unknown model and an invalid request once, before it returns', async () => {
+    const refused: Array<[InferRequest, string]> = [
+      [{ model: 'nope', inputs: [] }, 'WEIR_MODEL_NOT_FOUND'],
+      [tabular(1, { inputs: [fp32('features', [1, 31])] }), 'WEIR_SHAPE_MISMATCH'],
+    ];
+    for (const [request, code] of refused) {
+      const { reply, calls, markReturned } = recorder();
+      core.inferInto(request, reply);
+      markReturned();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(calls).toHaveLength(1);
+      expect(calls[0]).toMatchObject({ method: 'fail', synchronous: true });
+      expect((calls[0]?.value as { code: string }).code).toBe(code);
+    }
+    await expectError(() => core.infer({ model: 'nope', inputs: [] }), 'WEIR_MODEL_NOT_FOUND');
+  });
+});
+
 describe('BYTES tensors and shared buffers (a second core)', () => {
   let other: InferenceCore;
   let root: string;
