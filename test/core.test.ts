@@ -518,6 +518,27 @@ describe('inferInto (the front ends\' path)', () => {
   });
 });
 
+describe('an observer that throws (a second core)', () => {
+  it("costs the request its answer, not its reply: infer() rejects with the observer's error, and the core keeps serving", async () => {
+    let throwing = true;
+    const observer = {
+      requestFinished: () => {
+        if (throwing) throw new Error('the observer broke');
+      },
+      batchRan: () => {},
+      jobRan: () => {},
+    };
+    const second = await InferenceCore.start({ modelRepository: EXAMPLE_REPOSITORY, workers: 1, observer });
+    try {
+      await expect(second.infer(tabular(1))).rejects.toThrow('the observer broke');
+      throwing = false;
+      expect((await second.infer(tabular(1))).outputs[0]?.shape).toEqual([1, 2]);
+    } finally {
+      await second.stop();
+    }
+  });
+});
+
 describe('BYTES tensors and shared buffers (a second core)', () => {
   let other: InferenceCore;
   let root: string;

@@ -281,12 +281,18 @@ class CoreCall implements BatchReply {
   ) {}
 
   resolve(result: RunResult): void {
-    this.entry.release();
-    const { served, request } = this;
-    const version = String(served.version);
-    const response: InferResponse = { model_name: served.model, model_version: version, outputs: result.outputs, computeNs: result.runNs };
-    if (request.id !== undefined) response.id = request.id;
-    this.observer?.requestFinished(served.model, version, (performance.now() - this.started) / 1000, null);
+    let response: InferResponse;
+    try {
+      this.entry.release();
+      const { served, request } = this;
+      const version = String(served.version);
+      response = { model_name: served.model, model_version: version, outputs: result.outputs, computeNs: result.runNs };
+      if (request.id !== undefined) response.id = request.id;
+      this.observer?.requestFinished(served.model, version, (performance.now() - this.started) / 1000, null);
+    } catch (error) {
+      this.reply.fail(error); // the client still gets an answer
+      return;
+    }
     this.reply.answer(response);
   }
 

@@ -92,8 +92,8 @@ class InferExchange implements BodyListener, InferReply {
   }
 
   answer(response: InferResponse): void {
-    this.releaseBody();
     try {
+      this.releaseBody();
       this.respond(response);
     } catch (error) {
       sendError(this.ex, error); // an encoding failure too: every request gets an answer
