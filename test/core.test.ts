@@ -519,7 +519,7 @@ describe('inferInto (the front ends\' path)', () => {
 });
 
 describe('an observer that throws (a second core)', () => {
-  it("costs the request its answer, not its reply: infer() rejects with the observer's error, and the core keeps serving", async () => {
+  it("never costs a request its answer: a success becomes the observer's error, a failure keeps its own, and the core keeps serving", async () => {
     let throwing = true;
     const observer = {
       requestFinished: () => {
@@ -531,8 +531,13 @@ describe('an observer that throws (a second core)', () => {
     const second = await InferenceCore.start({ modelRepository: EXAMPLE_REPOSITORY, workers: 1, observer });
     try {
       await expect(second.infer(tabular(1))).rejects.toThrow('the observer broke');
+      // Failures keep their own error, whether refused at once, by validation, or inside the batcher.
+      await expectError(() => second.infer({ model: 'nope', inputs: [] }), 'WEIR_MODEL_NOT_FOUND');
+      await expectError(() => second.infer(tabular(1, { inputs: [fp32('features', [1, 31])] })), 'WEIR_SHAPE_MISMATCH');
+      await expectError(() => second.infer(tabular(1, { cancellation: { cancelled: true } })), 'WEIR_REQUEST_CANCELLED');
       throwing = false;
-      expect((await second.infer(tabular(1))).outputs[0]?.shape).toEqual([1, 2]);
+      const answers = await Promise.all([1, 2, 3].map((rows) => second.infer(tabular(rows))));
+      expect(answers.map((a) => a.outputs[0]?.shape)).toEqual([[1, 2], [2, 2], [3, 2]]);
     } finally {
       await second.stop();
     }

@@ -127,12 +127,14 @@ export class Batcher {
    * garbage on every request.
    */
   enqueue(request: BatchRequest, reply: BatchReply): void {
-    if (this.stopped) return reply.reject(this.stopped);
+    if (this.stopped) {
+      reply.reject(this.stopped);
+      return;
+    }
     if (this.queuedCount() >= this.policy.maxQueueSize) this.dropCancelled();
     if (this.queuedCount() >= this.policy.maxQueueSize) {
-      return reply.reject(
-        new WeirError('WEIR_QUEUE_FULL', `the queue of '${this.sessionKey.split('#')[0]}' is full (${this.policy.maxQueueSize} requests waiting); retry later`),
-      );
+      reply.reject(new WeirError('WEIR_QUEUE_FULL', `the queue of '${this.sessionKey.split('#')[0]}' is full (${this.policy.maxQueueSize} requests waiting); retry later`));
+      return;
     }
     if (!this.policy.merge) {
       this.runAlone(request).then(

@@ -165,7 +165,7 @@ export class InferenceCore {
       const timeoutMs = Math.min(request.timeoutMs ?? Number.POSITIVE_INFINITY, this.requestTimeoutMs);
       queued = { inputs: request.inputs, outputs, deadline: started + timeoutMs, arrivedAt: started, cancellation: request.cancellation };
     } catch (error) {
-      call.reject(error as Error);
+      call.reject(error);
       return;
     }
     served.batcher.enqueue(queued, call);
@@ -261,12 +261,20 @@ export class InferenceCore {
   }
 }
 
-/** Counts a failed request by its error's code. */
+/**
+ * Counts a failed request by its error's code. An observer that throws
+ * loses the count, never the client its answer: the caller answers next,
+ * and may be deep in the batcher, which must not be thrown out of.
+ */
 function countFailure(observer: CoreObserver | null, request: InferRequest, version: string, started: number, error: unknown): void {
   if (!observer) return;
   const { code } = toWeirError(error);
   const model = code === 'WEIR_MODEL_NOT_FOUND' ? '' : String(request.model);
-  observer.requestFinished(model, version, (performance.now() - started) / 1000, code);
+  try {
+    observer.requestFinished(model, version, (performance.now() - started) / 1000, code);
+  } catch {
+    // the failure itself is what the client is told
+  }
 }
 
 /** One request between the core and its batcher: releases the version it holds, counts, and answers. */
@@ -296,7 +304,7 @@ class CoreCall implements BatchReply {
     this.reply.answer(response);
   }
 
-  reject(error: Error): void {
+  reject(error: unknown): void {
     this.entry.release();
     countFailure(this.observer, this.request, String(this.served.version), this.started, error);
     this.reply.fail(error);

@@ -56,7 +56,8 @@ export function inferRoute(core: InferenceCore, bodies: BodyReader, exchanges: E
 class InferExchange implements BodyListener, InferReply {
   /** What the inputs may be views of; given back once the core has answered and nothing refers to it. */
   private body: Uint8Array | undefined;
-  private binaryOutputs: DecodedRequest['binaryOutputs'] = 'all';
+  /** Which outputs go as binary: set from the decoded request before the core is asked. */
+  private binaryOutputs!: DecodedRequest['binaryOutputs'];
 
   constructor(
     private readonly core: InferenceCore,

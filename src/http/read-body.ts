@@ -221,7 +221,6 @@ class BodyRead {
   }
 }
 
-
 function join(chunks: readonly Uint8Array[], pad: number, size: number): Uint8Array {
   const joined = new Uint8Array(pad + size);
   let offset = pad;
