@@ -78,7 +78,7 @@ export class BodyReader {
         read.receive(chunk, isLast);
       } catch (error) {
         // A throw here would escape into uWS and take the process down.
-        this.fail(read, new WeirError('WEIR_INTERNAL', `reading the body failed: ${(error as Error).message}`));
+        read.fail(new WeirError('WEIR_INTERNAL', `reading the body failed: ${(error as Error).message}`));
       }
     });
   }
@@ -113,15 +113,8 @@ export class BodyReader {
     for (const read of this.reading) {
       if (Number.isNaN(read.seenAt)) read.seenAt = now;
       if (now - read.seenAt < bodyTimeoutMs) continue;
-      this.fail(read, new WeirError('WEIR_BODY_TIMEOUT', `the body did not arrive within ${bodyTimeoutMs} ms (${read.received} bytes received)`));
+      read.fail(new WeirError('WEIR_BODY_TIMEOUT', `the body did not arrive within ${bodyTimeoutMs} ms (${read.received} bytes received)`));
     }
-  }
-
-  /** The connection is dropped after these errors: the rest of the body is not wanted. */
-  fail(read: BodyRead, error: WeirError): void {
-    read.drop();
-    read.ex.onAbort = null;
-    sendError(read.ex, error, true);
   }
 }
 
@@ -140,7 +133,7 @@ class BodyRead {
 
   constructor(
     private readonly reader: BodyReader,
-    readonly ex: Exchange,
+    private readonly ex: Exchange,
     private readonly declared: number,
     private readonly listener: BodyListener,
     options: ReadOptions,
@@ -169,6 +162,13 @@ class BodyRead {
     this.drop();
   }
 
+  /** The connection is dropped after these errors: the rest of the body is not wanted. */
+  fail(error: WeirError): void {
+    this.drop();
+    this.ex.onAbort = null;
+    sendError(this.ex, error, true);
+  }
+
   receive(chunk: ArrayBuffer, isLast: boolean): void {
     const { ex, declared, pad } = this;
     if (ex.done) {
@@ -179,7 +179,7 @@ class BodyRead {
     const size = this.received + bytes.byteLength;
     const { maxBodyBytes } = this.reader.limits;
     if (size > (declared >= 0 ? declared : maxBodyBytes)) {
-      this.reader.fail(this, new WeirError('WEIR_BODY_TOO_LARGE', `the body exceeds ${declared >= 0 ? `its declared ${declared} bytes` : `the limit of ${maxBodyBytes} bytes`}`));
+      this.fail(new WeirError('WEIR_BODY_TOO_LARGE', `the body exceeds ${declared >= 0 ? `its declared ${declared} bytes` : `the limit of ${maxBodyBytes} bytes`}`));
       return;
     }
     if (this.borrow && isLast && this.received === 0) {
