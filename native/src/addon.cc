@@ -342,7 +342,8 @@ class WeirAddon : public Napi::Addon<WeirAddon> {
       for (size_t i = 0; i < lifted_.spans.size(); ++i) {
         out[4 + i] = lifted_.spans[i] < 0 ? -1 : static_cast<double>(header + static_cast<size_t>(lifted_.spans[i]));
       }
-      std::memcpy(out + header, lifted_.values.data(), lifted_.values.size() * sizeof(double));
+      // A skeleton kept with nothing lifted has no values, and memcpy from a null pointer is undefined even for 0 bytes.
+      if (!lifted_.values.empty()) std::memcpy(out + header, lifted_.values.data(), lifted_.values.size() * sizeof(double));
       if (known) return Napi::Number::New(env, id);
       return Napi::String::New(env, lifted_.text);
     });
