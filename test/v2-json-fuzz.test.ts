@@ -5,11 +5,15 @@
  * bit for bit, the id out of its skeleton) or be refused with JSON.parse's
  * own message. The scanner reads bytes a client sent, in C++: this is where
  * a mistake would be a wrong tensor or a crash. Deterministic: a failure
- * names the case's seed and body.
+ * names the case's seed and body. WEIR_FUZZ_SCALE=N runs N times as many
+ * cases (a deeper search, by hand).
  */
 import { describe, expect, it } from 'vitest';
 
 import { parseV2Json } from '../dist/http/v2-json.js';
+
+/** How many times the usual number of cases to run. */
+const SCALE = Number(process.env.WEIR_FUZZ_SCALE ?? 1);
 
 /** mulberry32: small, fast and seedable. */
 function random(seed: number): () => number {
@@ -193,7 +197,7 @@ function disagreement(text: Buffer, header: boolean): string | null {
 
 function fuzz(cases: number, seed: number, body: (writer: BodyWriter, next: () => number) => Buffer): string[] {
   const failures: string[] = [];
-  for (let i = 0; i < cases && failures.length < 5; i++) {
+  for (let i = 0; i < cases * SCALE && failures.length < 5; i++) {
     const next = random(seed + i);
     const text = body(new BodyWriter(next), next);
     const header = next() < 0.1;
@@ -206,11 +210,11 @@ function fuzz(cases: number, seed: number, body: (writer: BodyWriter, next: () =
 describe('the native lifter against JSON.parse, fuzzed', () => {
   it('parses random V2 bodies to what JSON.parse gives', () => {
     expect(fuzz(8000, 1_000_000, (writer) => Buffer.from(writer.body(), 'utf8'))).toEqual([]);
-  });
+  }, 30_000 * SCALE);
 
   it('parses or refuses mutated bodies exactly as JSON.parse does', () => {
     expect(fuzz(20_000, 2_000_000, (writer, next) => mutate(Buffer.from(writer.body(), 'utf8'), next))).toEqual([]);
-  });
+  }, 30_000 * SCALE);
 
   it('gives the same answer for a body whose skeleton it has already cached', () => {
     // Same skeleton, other numbers: the second parse takes the cached path.
@@ -221,5 +225,5 @@ describe('the native lifter against JSON.parse, fuzzed', () => {
         return Buffer.from(next() < 0.5 ? text : text.replace(/-?\d+(\.\d+)?([eE][-+]?\d+)?/g, () => writer.number()), 'utf8');
       }),
     ).toEqual([]);
-  });
+  }, 30_000 * SCALE);
 });

@@ -1,0 +1,259 @@
+/**
+ * Mangled requests over real sockets. Valid requests to every example model
+ * (JSON, Triton's binary layout, gRPC's typed and raw contents) are mutated
+ * byte by byte, as a truncated, corrupted or hand-edited request would be,
+ * and sent many at once. Whatever arrives, the answer is a success or the
+ * client's error (HTTP 4xx with {"error": ...}; gRPC INVALID_ARGUMENT or
+ * NOT_FOUND), never a server error and never silence, and the server goes on
+ * serving. Seeded: a failure names the case and what was sent.
+ * WEIR_FUZZ_SCALE=N runs N times as many cases (a deeper search, by hand).
+ */
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { InferenceCore } from '../dist/index.js';
+import { type GrpcServer, startGrpcServer } from '../dist/grpc/server.js';
+import { type Json, GrpcClient, inferenceMethod, rawRequest } from './helpers/grpc.js';
+import { type Listening, listen } from './helpers/http.js';
+
+/** How many times the usual number of cases to run. */
+const SCALE = Number(process.env.WEIR_FUZZ_SCALE ?? 1);
+
+/** The example models with small inputs (the CNN's 110 KB images would only slow the mutations down). */
+const MODELS = ['tabular', 'multi_io', 'no_batch', 'trees'];
+
+let core: InferenceCore;
+let http: Listening;
+let grpcServer: GrpcServer;
+let client: GrpcClient;
+
+beforeAll(async () => {
+  core = await InferenceCore.start({ modelRepository: 'models', workers: 1 });
+  http = await listen(core, { maxBodyBytes: 1024 * 1024 });
+  grpcServer = await startGrpcServer(core, { host: '127.0.0.1', port: 0, maxMessageBytes: 1024 * 1024 });
+  client = new GrpcClient(grpcServer.port);
+});
+
+afterAll(async () => {
+  client?.close();
+  await grpcServer?.close();
+  http?.server.close();
+  await core?.stop();
+});
+
+/** mulberry32: small, fast and seedable. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+interface InputSpec {
+  name: string;
+  datatype: string;
+  shape: number[];
+}
+
+/** A valid input for `spec`: its dynamic dimensions `dynamic` long, numbers each datatype accepts. */
+function validInput(spec: InputSpec, dynamic: number, next: () => number): { name: string; datatype: string; shape: number[]; values: number[] } {
+  const shape = spec.shape.map((dim) => (dim < 0 ? dynamic : dim));
+  const count = shape.reduce((a, b) => a * b, 1);
+  const values = Array.from({ length: count }, () => {
+    if (spec.datatype === 'BOOL') return next() < 0.5 ? 0 : 1;
+    if (spec.datatype.startsWith('FP')) return Math.fround(next() * 4 - 2);
+    return Math.floor(next() * 5);
+  });
+  return { name: spec.name, datatype: spec.datatype, shape, values };
+}
+
+const TYPED: Record<string, new (values: number[]) => ArrayBufferView> = {
+  FP32: Float32Array,
+  FP64: Float64Array,
+  INT32: Int32Array,
+  INT8: Int8Array,
+  UINT8: Uint8Array,
+  BOOL: Uint8Array,
+};
+
+function typed(datatype: string, values: number[]): ArrayBufferView {
+  if (datatype === 'INT64') return BigInt64Array.from(values, BigInt);
+  const array = TYPED[datatype];
+  if (!array) throw new Error(`no seed writer for ${datatype}`);
+  return new array(values);
+}
+
+/** One to three byte edits: deletions, insertions, overwrites, a truncation. */
+function mutate(bytes: Uint8Array, next: () => number, alphabet: Uint8Array): Buffer {
+  const out = [...bytes];
+  for (let edits = 1 + Math.floor(next() * 3); edits > 0; edits--) {
+    const at = Math.floor(next() * (out.length + 1));
+    const byte = next() < 0.5 ? (alphabet[Math.floor(next() * alphabet.length)] as number) : Math.floor(next() * 256);
+    const op = next();
+    if (op < 0.3) out.splice(at, 1);
+    else if (op < 0.6) out.splice(at, 0, byte);
+    else if (op < 0.95) out[Math.min(at, out.length - 1)] = byte;
+    else out.length = at;
+  }
+  return Buffer.from(out);
+}
+
+/** Runs `count` cases, `concurrency` at a time; collects what each reports (null: fine). */
+async function runCases(count: number, concurrency: number, one: (index: number) => Promise<string | null>): Promise<string[]> {
+  const problems: string[] = [];
+  let nextIndex = 0;
+  const lane = async () => {
+    while (nextIndex < count && problems.length < 5) {
+      const problem = await one(nextIndex++);
+      if (problem) problems.push(problem);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  return problems;
+}
+
+/** Valid inputs for one request to `model`: its inputs share their dynamic (batch) dimensions. */
+function validInputs(model: string, next: () => number): ReturnType<typeof validInput>[] {
+  const dynamic = 1 + Math.floor(next() * 2);
+  return (core.modelMetadata(model) as { inputs: InputSpec[] }).inputs.map((spec) => validInput(spec, dynamic, next));
+}
+
+describe('mangled HTTP requests', () => {
+  const JSON_ALPHABET = new Uint8Array(Buffer.from('[]{}",:0123456789eE.+- \\utrfn'));
+
+  /** A valid body for a model: JSON, or the binary layout (then with its header length). */
+  async function seed(next: () => number): Promise<{ model: string; body: Buffer; headerLength?: number }> {
+    const model = MODELS[Math.floor(next() * MODELS.length)] as string;
+    const inputs = validInputs(model, next);
+    const id = next() < 0.5 ? { id: `req-${Math.floor(next() * 1000)}` } : {};
+    if (next() < 0.5) {
+      const json = { ...id, inputs: inputs.map(({ values, ...input }) => ({ ...input, data: values })) };
+      return { model, body: Buffer.from(JSON.stringify(json)) };
+    }
+    const tensors = inputs.map((input) => Buffer.from(rawView(typed(input.datatype, input.values))));
+    const header = Buffer.from(
+      JSON.stringify({
+        ...id,
+        inputs: inputs.map(({ name, datatype, shape }, i) => ({ name, datatype, shape, parameters: { binary_data_size: tensors[i]?.byteLength } })),
+        parameters: { binary_data_output: next() < 0.5 },
+      }),
+    );
+    return { model, body: Buffer.concat([header, ...tensors]), headerLength: header.byteLength };
+  }
+
+  /** Sends a body as a client would, with the header length when there is one. */
+  function post(model: string, body: Buffer, headerLength: number | undefined): Promise<Response> {
+    const headers: Record<string, string> = { 'Content-Type': headerLength === undefined ? 'application/json' : 'application/octet-stream' };
+    if (headerLength !== undefined) headers['Inference-Header-Content-Length'] = String(headerLength);
+    return fetch(`${http.base}/v2/models/${model}/infer`, { method: 'POST', headers, body });
+  }
+
+  it('starts from requests that are answered 200 as they are', async () => {
+    const problems = await runCases(60, 8, async (index) => {
+      const { model, body, headerLength } = await seed(random(5_000_000 + index));
+      const response = await post(model, body, headerLength);
+      return response.status === 200 ? null : `${model}: HTTP ${response.status} ${await response.text()}`;
+    });
+    expect(problems).toEqual([]);
+  }, 30_000 * SCALE);
+
+  it('answers every one with a success or a 4xx naming the problem, and keeps serving', async () => {
+    const problems = await runCases(2500 * SCALE, 16, async (index) => {
+      const next = random(5_000_000 + index);
+      const { model, body, headerLength } = await seed(next);
+      // Mostly the body; now and then the header length instead, or both.
+      const mangleBody = next() < 0.85;
+      const sent = mangleBody ? mutate(body, next, JSON_ALPHABET) : body;
+      let declared = headerLength;
+      if (headerLength !== undefined && (!mangleBody || next() < 0.2)) declared = headerLength + Math.floor(next() * 40) - 20;
+      const response = await post(model, sent, declared);
+      const text = Buffer.from(await response.arrayBuffer()).toString('latin1');
+      const what = `case ${5_000_000 + index} (${model}, header length ${declared}): HTTP ${response.status} ${text.slice(0, 300)}\n  sent: ${JSON.stringify(sent.toString('latin1'))}`;
+      if (response.status === 200) return null;
+      if (![400, 404, 413].includes(response.status)) return what;
+      let error: unknown;
+      try {
+        error = (JSON.parse(text) as { error?: unknown }).error;
+      } catch {
+        return `${what}\n  (the error body is not JSON)`;
+      }
+      return typeof error === 'string' && error.length > 0 ? null : `${what}\n  (no error message)`;
+    });
+    expect(problems).toEqual([]);
+    const after = await fetch(`${http.base}/v2/models/tabular/infer`, {
+      method: 'POST',
+      body: JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 32], data: new Array(32).fill(0.5) }] }),
+    });
+    expect(after.status).toBe(200);
+  }, 30_000 * SCALE);
+});
+
+describe('mangled gRPC requests', () => {
+  const CLIENT_ERRORS = new Set([grpc.status.OK, grpc.status.INVALID_ARGUMENT, grpc.status.NOT_FOUND]);
+
+  /** ModelInfer with the bytes as they are: the client's serializer would refuse what is not a message. */
+  function sendBytes(bytes: Buffer): Promise<{ code: grpc.status; details: string }> {
+    return new Promise((resolve) => {
+      client.client.makeUnaryRequest(
+        inferenceMethod.path,
+        (message: Buffer) => message,
+        inferenceMethod.responseDeserialize,
+        bytes,
+        (error: grpc.ServiceError | null) => resolve(error ? { code: error.code, details: error.details } : { code: grpc.status.OK, details: '' }),
+      );
+    });
+  }
+
+  /** A valid ModelInferRequest: typed contents or raw_input_contents. */
+  async function seed(next: () => number): Promise<{ model: string; bytes: Buffer }> {
+    const model = MODELS[Math.floor(next() * MODELS.length)] as string;
+    const inputs = validInputs(model, next);
+    let message: Json;
+    if (next() < 0.5) {
+      message = rawRequest(model, inputs.map(({ values, ...input }) => ({ ...input, data: typed(input.datatype, values) })), { id: 'g' });
+    } else {
+      const field = (datatype: string) => (datatype === 'BOOL' ? 'bool_contents' : datatype === 'INT64' ? 'int64_contents' : datatype.startsWith('INT') ? 'int_contents' : datatype === 'FP64' ? 'fp64_contents' : 'fp32_contents');
+      message = {
+        model_name: model,
+        inputs: inputs.map(({ name, datatype, shape, values }) => ({
+          name,
+          datatype,
+          shape,
+          contents: { [field(datatype)]: datatype === 'BOOL' ? values.map(Boolean) : datatype === 'INT64' ? values.map(String) : values },
+        })),
+      };
+    }
+    return { model, bytes: inferenceMethod.requestSerialize(message) };
+  }
+
+  it('starts from requests that are answered OK as they are', async () => {
+    const problems = await runCases(60, 8, async (index) => {
+      const { model, bytes } = await seed(random(6_000_000 + index));
+      const { code, details } = await sendBytes(bytes);
+      return code === grpc.status.OK ? null : `${model}: ${grpc.status[code]} ${details}`;
+    });
+    expect(problems).toEqual([]);
+  }, 30_000 * SCALE);
+
+  it('answers every one with OK, INVALID_ARGUMENT or NOT_FOUND, and keeps serving', async () => {
+    const alphabet = new Uint8Array([0x00, 0x01, 0x02, 0x08, 0x0a, 0x12, 0x1a, 0x22, 0x2a, 0x32, 0x3a, 0x7f, 0x80, 0xff]);
+    const problems = await runCases(2500 * SCALE, 16, async (index) => {
+      const next = random(6_000_000 + index);
+      const { model, bytes } = await seed(next);
+      const sent = mutate(bytes, next, alphabet);
+      const { code, details } = await sendBytes(sent);
+      if (CLIENT_ERRORS.has(code) && (code === grpc.status.OK || details.length > 0)) return null;
+      return `case ${6_000_000 + index} (${model}): ${grpc.status[code]} ${details.slice(0, 300)}\n  sent: ${sent.toString('hex')}`;
+    });
+    expect(problems).toEqual([]);
+    expect((await sendBytes((await seed(random(1))).bytes)).code).toBe(grpc.status.OK);
+  }, 30_000 * SCALE);
+});
+
+function rawView(view: ArrayBufferView): Uint8Array {
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}
