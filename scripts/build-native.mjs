@@ -1,5 +1,6 @@
 // Builds the native addon (native/) with cmake-js. Run by `npm ci` as the
-// package's install script, and by `npm run build`.
+// package's install script, and by `npm run build`. WEIR_SANITIZE (e.g.
+// address,undefined) builds it with those sanitizers instead.
 //
 // ONNX Runtime's headers come from ORT_INCLUDE_DIR, else the system's
 // /usr/include/onnxruntime, else Debian's libonnxruntime-dev fetched into
@@ -45,8 +46,9 @@ function checkHeadersNotNewerThanRuntime(includeDir) {
 const includeDir = findOrFetchHeaders();
 checkHeadersNotNewerThanRuntime(includeDir);
 const cmakeJs = join(dirname(require.resolve('cmake-js/package.json')), 'bin', 'cmake-js');
-execFileSync(
-  process.execPath,
-  [cmakeJs, 'compile', '--directory', join(root, 'native'), `--CDORT_INCLUDE_DIR=${includeDir}`],
-  { stdio: 'inherit', cwd: root },
-);
+const cmake = (command, ...args) =>
+  execFileSync(process.execPath, [cmakeJs, command, '--directory', join(root, 'native'), ...args], { stdio: 'inherit', cwd: root });
+// Configured every time (`compile` skips that once a build folder exists), so that a change of
+// WEIR_SANITIZE takes effect; it is passed as OFF for a normal build, or CMake would keep the last one.
+cmake('configure', `--CDORT_INCLUDE_DIR=${includeDir}`, `--CDWEIR_SANITIZE=${process.env.WEIR_SANITIZE || 'OFF'}`);
+cmake('build');
