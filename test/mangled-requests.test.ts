@@ -11,24 +11,47 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { InferenceCore } from '../dist/index.js';
 import { type GrpcServer, startGrpcServer } from '../dist/grpc/server.js';
+import { encodeBytesTensor } from '../dist/tensors/datatypes.js';
+import { identityModel } from '../scripts/onnx-builder.mjs';
 import { type Json, GrpcClient, inferenceMethod, rawRequest } from './helpers/grpc.js';
 import { type Listening, listen } from './helpers/http.js';
+import { EXAMPLE_REPOSITORY, type ModelFixture, makeRepository, removeRepository } from './helpers/repository.js';
 
 /** How many times the usual number of cases to run. */
 const SCALE = Number(process.env.WEIR_FUZZ_SCALE ?? 1);
 
 /** The example models with small inputs (the CNN's 110 KB images would only slow the mutations down). */
-const MODELS = ['tabular', 'multi_io', 'no_batch', 'trees'];
+const EXAMPLES = ['tabular', 'multi_io', 'no_batch', 'trees'];
+/** And the datatypes the examples lack, each through a model of its own that returns its input. */
+const IDENTITIES = { strings: 'BYTES', halves: 'FP16', longs: 'INT64', flags: 'BOOL', octets: 'UINT8' };
+const MODELS = [...EXAMPLES, ...Object.keys(IDENTITIES)];
 
+let repository: string;
 let core: InferenceCore;
 let http: Listening;
 let grpcServer: GrpcServer;
 let client: GrpcClient;
 
+/** An example model as it lies in models/, version 1 with its config. */
+function example(name: string): ModelFixture {
+  const config = join(EXAMPLE_REPOSITORY, name, 'config.json');
+  return {
+    ...(existsSync(config) && { config: JSON.parse(readFileSync(config, 'utf8')) as object }),
+    versions: { 1: readFileSync(join(EXAMPLE_REPOSITORY, name, '1', 'model.onnx')) },
+  };
+}
+
 beforeAll(async () => {
-  core = await InferenceCore.start({ modelRepository: 'models', workers: 1 });
+  repository = await makeRepository({
+    ...Object.fromEntries(EXAMPLES.map((name) => [name, example(name)])),
+    ...Object.fromEntries(Object.entries(IDENTITIES).map(([name, datatype]) => [name, { config: { max_batch_size: 8 }, versions: { 1: identityModel(datatype, ['N', 3]) } }])),
+  });
+  core = await InferenceCore.start({ modelRepository: repository, workers: 1 });
   http = await listen(core, { maxBodyBytes: 1024 * 1024 });
   grpcServer = await startGrpcServer(core, { host: '127.0.0.1', port: 0, maxMessageBytes: 1024 * 1024 });
   client = new GrpcClient(grpcServer.port);
@@ -39,6 +62,7 @@ afterAll(async () => {
   await grpcServer?.close();
   http?.server.close();
   await core?.stop();
+  if (repository) await removeRepository(repository);
 });
 
 /** mulberry32: small, fast and seedable. */
@@ -59,15 +83,22 @@ interface InputSpec {
   shape: number[];
 }
 
-/** A valid input for `spec`: its dynamic dimensions `dynamic` long, numbers each datatype accepts. */
-function validInput(spec: InputSpec, dynamic: number, next: () => number): { name: string; datatype: string; shape: number[]; values: number[] } {
+type Values = number[] | string[];
+
+/** A valid input for `spec`: its dynamic dimensions `dynamic` long, values each datatype accepts. */
+function validInput(spec: InputSpec, dynamic: number, next: () => number): { name: string; datatype: string; shape: number[]; values: Values } {
   const shape = spec.shape.map((dim) => (dim < 0 ? dynamic : dim));
   const count = shape.reduce((a, b) => a * b, 1);
-  const values = Array.from({ length: count }, () => {
-    if (spec.datatype === 'BOOL') return next() < 0.5 ? 0 : 1;
-    if (spec.datatype.startsWith('FP')) return Math.fround(next() * 4 - 2);
-    return Math.floor(next() * 5);
-  });
+  const pieces = ['a', 'é', '€', '😀', ' ', '"', '\\', '0'];
+  const text = () => Array.from({ length: Math.floor(next() * 6) }, () => pieces[Math.floor(next() * pieces.length)]).join('');
+  const values: Values =
+    spec.datatype === 'BYTES'
+      ? Array.from({ length: count }, text)
+      : Array.from({ length: count }, () => {
+          if (spec.datatype === 'BOOL') return next() < 0.5 ? 0 : 1;
+          if (spec.datatype.startsWith('FP')) return Math.fround(next() * 4 - 2);
+          return Math.floor(next() * 5);
+        });
   return { name: spec.name, datatype: spec.datatype, shape, values };
 }
 
@@ -80,11 +111,15 @@ const TYPED: Record<string, new (values: number[]) => ArrayBufferView> = {
   BOOL: Uint8Array,
 };
 
-function typed(datatype: string, values: number[]): ArrayBufferView {
-  if (datatype === 'INT64') return BigInt64Array.from(values, BigInt);
+/** The values as the binary extension and raw_input_contents carry them. */
+function typed(datatype: string, values: Values): ArrayBufferView {
+  if (datatype === 'BYTES') return encodeBytesTensor(values as string[]);
+  const numbers = values as number[];
+  if (datatype === 'INT64') return BigInt64Array.from(numbers, BigInt);
+  if (datatype === 'FP16') return Uint16Array.from(numbers, (v) => 0x3c00 + Math.round(Math.abs(v) * 100)); // any bits are a half
   const array = TYPED[datatype];
   if (!array) throw new Error(`no seed writer for ${datatype}`);
-  return new array(values);
+  return new array(numbers);
 }
 
 /** One to three byte edits: deletions, insertions, overwrites, a truncation. */
@@ -131,7 +166,7 @@ describe('mangled HTTP requests', () => {
     const inputs = validInputs(model, next);
     const id = next() < 0.5 ? { id: `req-${Math.floor(next() * 1000)}` } : {};
     if (next() < 0.5) {
-      const json = { ...id, inputs: inputs.map(({ values, ...input }) => ({ ...input, data: values })) };
+      const json = { ...id, inputs: inputs.map(({ values, ...input }) => ({ ...input, data: input.datatype === 'BOOL' ? values.map(Boolean) : values })) };
       return { model, body: Buffer.from(JSON.stringify(json)) };
     }
     const tensors = inputs.map((input) => Buffer.from(rawView(typed(input.datatype, input.values))));
@@ -213,19 +248,11 @@ describe('mangled gRPC requests', () => {
     const model = MODELS[Math.floor(next() * MODELS.length)] as string;
     const inputs = validInputs(model, next);
     let message: Json;
-    if (next() < 0.5) {
+    // FP16 has no typed contents field: it always goes raw.
+    if (next() < 0.5 || inputs.some(({ datatype }) => datatype === 'FP16')) {
       message = rawRequest(model, inputs.map(({ values, ...input }) => ({ ...input, data: typed(input.datatype, values) })), { id: 'g' });
     } else {
-      const field = (datatype: string) => (datatype === 'BOOL' ? 'bool_contents' : datatype === 'INT64' ? 'int64_contents' : datatype.startsWith('INT') ? 'int_contents' : datatype === 'FP64' ? 'fp64_contents' : 'fp32_contents');
-      message = {
-        model_name: model,
-        inputs: inputs.map(({ name, datatype, shape, values }) => ({
-          name,
-          datatype,
-          shape,
-          contents: { [field(datatype)]: datatype === 'BOOL' ? values.map(Boolean) : datatype === 'INT64' ? values.map(String) : values },
-        })),
-      };
+      message = { model_name: model, inputs: inputs.map(({ name, datatype, shape, values }) => ({ name, datatype, shape, contents: typedContents(datatype, values) })) };
     }
     return { model, bytes: inferenceMethod.requestSerialize(message) };
   }
@@ -253,6 +280,25 @@ describe('mangled gRPC requests', () => {
     expect((await sendBytes((await seed(random(1))).bytes)).code).toBe(grpc.status.OK);
   }, 30_000 * SCALE);
 });
+
+/** gRPC's typed contents field for `datatype`, with the values as proto-loader takes them. */
+function typedContents(datatype: string, values: Values): Json {
+  const numbers = values as number[];
+  switch (datatype) {
+    case 'BYTES':
+      return { bytes_contents: (values as string[]).map((text) => Buffer.from(text, 'utf8')) };
+    case 'BOOL':
+      return { bool_contents: numbers.map(Boolean) };
+    case 'INT64':
+      return { int64_contents: numbers.map(String) };
+    case 'UINT8':
+      return { uint_contents: numbers };
+    case 'FP64':
+      return { fp64_contents: numbers };
+    default:
+      return datatype.startsWith('INT') ? { int_contents: numbers } : { fp32_contents: numbers };
+  }
+}
 
 function rawView(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
