@@ -5,17 +5,22 @@
  * and sent many at once. Whatever arrives, the answer is a success or the
  * client's error (HTTP 4xx with {"error": ...}; gRPC INVALID_ARGUMENT or
  * NOT_FOUND), never a server error and never silence, and the server goes on
- * serving. Seeded: a failure names the case and what was sent.
+ * serving. Whole HTTP/2 connections are mangled too, frames and HPACK
+ * blocks alike: nothing a client sends may take the process down. Seeded: a failure names the case and what was sent.
  * WEIR_FUZZ_SCALE=N runs N times as many cases (a deeper search, by hand).
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { existsSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 
 import { InferenceCore } from '../dist/index.js';
 import { type GrpcServer, startGrpcServer } from '../dist/grpc/server.js';
+import { CLIENT_PREFACE, Flag, FrameType, frame, settingsPayload, uint32 } from '../dist/grpc/h2/frames.js';
+import { encodeHeaderBlock } from '../dist/grpc/h2/hpack.js';
+import { huffmanEncode } from '../dist/grpc/h2/huffman.js';
 import { encodeBytesTensor } from '../dist/tensors/datatypes.js';
 import { identityModel } from '../scripts/onnx-builder.mjs';
 import { type Json, GrpcClient, inferenceMethod, rawRequest } from './helpers/grpc.js';
@@ -157,11 +162,25 @@ function validInputs(model: string, next: () => number): ReturnType<typeof valid
   return (core.modelMetadata(model) as { inputs: InputSpec[] }).inputs.map((spec) => validInput(spec, dynamic, next));
 }
 
+/** A valid ModelInferRequest, serialized: typed contents or raw_input_contents. */
+function seedModelInfer(next: () => number): { model: string; bytes: Buffer } {
+  const model = MODELS[Math.floor(next() * MODELS.length)] as string;
+  const inputs = validInputs(model, next);
+  let message: Json;
+  // FP16 has no typed contents field: it always goes raw.
+  if (next() < 0.5 || inputs.some(({ datatype }) => datatype === 'FP16')) {
+    message = rawRequest(model, inputs.map(({ values, ...input }) => ({ ...input, data: typed(input.datatype, values) })), { id: 'g' });
+  } else {
+    message = { model_name: model, inputs: inputs.map(({ name, datatype, shape, values }) => ({ name, datatype, shape, contents: typedContents(datatype, values) })) };
+  }
+  return { model, bytes: inferenceMethod.requestSerialize(message) };
+}
+
 describe('mangled HTTP requests', () => {
   const JSON_ALPHABET = new Uint8Array(Buffer.from('[]{}",:0123456789eE.+- \\utrfn'));
 
   /** A valid body for a model: JSON, or the binary layout (then with its header length). */
-  async function seed(next: () => number): Promise<{ model: string; body: Buffer; headerLength?: number }> {
+  function seed(next: () => number): { model: string; body: Buffer; headerLength?: number } {
     const model = MODELS[Math.floor(next() * MODELS.length)] as string;
     const inputs = validInputs(model, next);
     const id = next() < 0.5 ? { id: `req-${Math.floor(next() * 1000)}` } : {};
@@ -189,7 +208,7 @@ describe('mangled HTTP requests', () => {
 
   it('starts from requests that are answered 200 as they are', async () => {
     const problems = await runCases(60, 8, async (index) => {
-      const { model, body, headerLength } = await seed(random(5_000_000 + index));
+      const { model, body, headerLength } = seed(random(5_000_000 + index));
       const response = await post(model, body, headerLength);
       return response.status === 200 ? null : `${model}: HTTP ${response.status} ${await response.text()}`;
     });
@@ -199,7 +218,7 @@ describe('mangled HTTP requests', () => {
   it('answers every one with a success or a 4xx naming the problem, and keeps serving', async () => {
     const problems = await runCases(2500 * SCALE, 16, async (index) => {
       const next = random(5_000_000 + index);
-      const { model, body, headerLength } = await seed(next);
+      const { model, body, headerLength } = seed(next);
       // Mostly the body; now and then the header length instead, or both.
       const mangleBody = next() < 0.85;
       const sent = mangleBody ? mutate(body, next, JSON_ALPHABET) : body;
@@ -243,23 +262,9 @@ describe('mangled gRPC requests', () => {
     });
   }
 
-  /** A valid ModelInferRequest: typed contents or raw_input_contents. */
-  async function seed(next: () => number): Promise<{ model: string; bytes: Buffer }> {
-    const model = MODELS[Math.floor(next() * MODELS.length)] as string;
-    const inputs = validInputs(model, next);
-    let message: Json;
-    // FP16 has no typed contents field: it always goes raw.
-    if (next() < 0.5 || inputs.some(({ datatype }) => datatype === 'FP16')) {
-      message = rawRequest(model, inputs.map(({ values, ...input }) => ({ ...input, data: typed(input.datatype, values) })), { id: 'g' });
-    } else {
-      message = { model_name: model, inputs: inputs.map(({ name, datatype, shape, values }) => ({ name, datatype, shape, contents: typedContents(datatype, values) })) };
-    }
-    return { model, bytes: inferenceMethod.requestSerialize(message) };
-  }
-
   it('starts from requests that are answered OK as they are', async () => {
     const problems = await runCases(60, 8, async (index) => {
-      const { model, bytes } = await seed(random(6_000_000 + index));
+      const { model, bytes } = seedModelInfer(random(6_000_000 + index));
       const { code, details } = await sendBytes(bytes);
       return code === grpc.status.OK ? null : `${model}: ${grpc.status[code]} ${details}`;
     });
@@ -270,14 +275,81 @@ describe('mangled gRPC requests', () => {
     const alphabet = new Uint8Array([0x00, 0x01, 0x02, 0x08, 0x0a, 0x12, 0x1a, 0x22, 0x2a, 0x32, 0x3a, 0x7f, 0x80, 0xff]);
     const problems = await runCases(2500 * SCALE, 16, async (index) => {
       const next = random(6_000_000 + index);
-      const { model, bytes } = await seed(next);
+      const { model, bytes } = seedModelInfer(next);
       const sent = mutate(bytes, next, alphabet);
       const { code, details } = await sendBytes(sent);
       if (CLIENT_ERRORS.has(code) && (code === grpc.status.OK || details.length > 0)) return null;
       return `case ${6_000_000 + index} (${model}): ${grpc.status[code]} ${details.slice(0, 300)}\n  sent: ${sent.toString('hex')}`;
     });
     expect(problems).toEqual([]);
-    expect((await sendBytes((await seed(random(1))).bytes)).code).toBe(grpc.status.OK);
+    expect((await sendBytes(seedModelInfer(random(1)).bytes)).code).toBe(grpc.status.OK);
+  }, 30_000 * SCALE);
+});
+
+describe('mangled HTTP/2 connections', () => {
+  const MODEL_INFER = '/inference.GRPCInferenceService/ModelInfer';
+
+  /** A field as a literal without indexing, both strings Huffman-coded (the encoder under test writes them plain). */
+  function huffmanLiteral(name: string, value: string): Buffer {
+    const string = (text: string) => {
+      const coded = huffmanEncode(text);
+      if (coded.length >= 127) throw new Error('a short string only');
+      return Buffer.concat([Buffer.of(0x80 | coded.length), coded]);
+    };
+    return Buffer.concat([Buffer.of(0x00), string(name), string(value)]);
+  }
+
+  /** A connection a client might write: two ModelInfer calls, a PING, window updates, a reset. */
+  function connection(next: () => number): Buffer {
+    const request = (streamId: number) => {
+      const body = seedModelInfer(next).bytes;
+      const prefix = Buffer.alloc(5);
+      prefix.writeUInt32BE(body.length, 1);
+      const fields: Array<[string, string]> = [[':method', 'POST'], [':scheme', 'http'], [':path', MODEL_INFER], [':authority', '127.0.0.1'], ['content-type', 'application/grpc']];
+      const block = Buffer.concat([encodeHeaderBlock(fields), huffmanLiteral('te', 'trailers'), huffmanLiteral('grpc-timeout', '5S')]);
+      return [frame(FrameType.HEADERS, Flag.END_HEADERS, streamId, block), frame(FrameType.DATA, Flag.END_STREAM, streamId, Buffer.concat([prefix, body]))];
+    };
+    return Buffer.concat([
+      CLIENT_PREFACE,
+      frame(FrameType.SETTINGS, 0, 0, settingsPayload([[0x4, 1 << 20]])),
+      frame(FrameType.SETTINGS, Flag.ACK, 0),
+      ...request(1),
+      frame(FrameType.WINDOW_UPDATE, 0, 0, uint32(1 << 20)),
+      ...request(3),
+      frame(FrameType.PING, 0, 0, Buffer.from('fuzzing!')),
+      frame(FrameType.RST_STREAM, 0, 3, uint32(0x8)),
+    ]);
+  }
+
+  /** Writes `bytes` on a connection of its own; waits a moment for answers, then hangs up. */
+  function play(bytes: Buffer, linger: boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port: grpcServer.port });
+      socket.on('error', () => {});
+      socket.on('close', () => resolve());
+      socket.on('data', () => {});
+      socket.write(bytes, () => {
+        if (linger) setTimeout(() => socket.destroy(), 30);
+        else socket.end();
+      });
+      setTimeout(() => socket.destroy(), 2000).unref();
+    });
+  }
+
+  it('survives every one and keeps serving', async () => {
+    const alphabet = new Uint8Array([0x00, 0x01, 0x04, 0x08, 0x09, 0x3f, 0x40, 0x7f, 0x80, 0xff]);
+    const problems = await runCases(1500 * SCALE, 16, async (index) => {
+      const next = random(7_000_000 + index);
+      const bytes = connection(next);
+      // The preface is left alone now and then only: a broken one just closes the connection.
+      const keep = next() < 0.9 ? CLIENT_PREFACE.length : 0;
+      const sent = Buffer.concat([bytes.subarray(0, keep), mutate(bytes.subarray(keep), next, alphabet)]);
+      await play(sent, next() < 0.3);
+      return null;
+    });
+    expect(problems).toEqual([]);
+    const { model, bytes } = seedModelInfer(random(1));
+    expect((await client.call('ModelInfer', inferenceMethod.requestDeserialize(bytes))).model_name).toBe(model);
   }, 30_000 * SCALE);
 });
 
