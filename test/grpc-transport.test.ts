@@ -935,6 +935,29 @@ describe('graceful close', () => {
       ]);
     }));
 
+  it('closes a connection on a fault of its own (INTERNAL_ERROR) without taking the process down', async () => {
+    const server = net.createServer((socket) => {
+      new H2Connection(socket, {
+        maxConcurrentStreams: 10,
+        maxHeaderListBytes: 16_384,
+        idleTimeoutMs: 60_000,
+        onStream: () => {
+          throw new TypeError('a bug in the owner');
+        },
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = await H2TestClient.connect((server.address() as net.AddressInfo).port);
+    try {
+      client.headers(1, requestFields('/test.Echo/Unary'));
+      await client.whenClosed();
+      expect(client.goAways()).toEqual([{ lastStreamId: 1, code: H2Error.INTERNAL_ERROR, reason: 'internal error: a bug in the owner' }]);
+    } finally {
+      client.close();
+      server.close();
+    }
+  });
+
   it('goAway() twice announces the close once', async () => {
     const connections: H2Connection[] = [];
     const server = net.createServer((socket) => {

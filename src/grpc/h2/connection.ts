@@ -143,7 +143,13 @@ export class H2Connection {
     );
     this.writer.write(frame(FrameType.WINDOW_UPDATE, 0, 0, uint32(CONNECTION_WINDOW - DEFAULT_WINDOW)));
     socket.on('data', (chunk: Buffer) => {
-      if (!this.closed) this.reader.read(chunk);
+      if (this.closed) return;
+      try {
+        this.reader.read(chunk);
+      } catch (error) {
+        // A fault of this server's, not the client's (those are protocol errors): it costs this connection, never the process.
+        this.fail(H2Error.INTERNAL_ERROR, `internal error: ${(error as Error)?.message ?? String(error)}`);
+      }
     });
     socket.on('error', () => {}); // 'close' follows: streams are reset there
     socket.on('close', () => this.lost());
