@@ -9,12 +9,12 @@
  * blocks alike: nothing a client sends may take the process down. Seeded: a failure names the case and what was sent.
  * WEIR_FUZZ_SCALE=N runs N times as many cases (a deeper search, by hand).
  */
-import * as grpc from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
+
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { InferenceCore } from '../dist/index.js';
 import { type GrpcServer, startGrpcServer } from '../dist/grpc/server.js';
@@ -24,11 +24,9 @@ import { huffmanEncode } from '../dist/grpc/h2/huffman.js';
 import { encodeBytesTensor } from '../dist/tensors/datatypes.js';
 import { identityModel } from '../scripts/onnx-builder.mjs';
 import { type Json, GrpcClient, inferenceMethod, rawRequest } from './helpers/grpc.js';
+import { SCALE, mutate, random } from './helpers/fuzz.js';
 import { type Listening, listen } from './helpers/http.js';
 import { EXAMPLE_REPOSITORY, type ModelFixture, makeRepository, removeRepository } from './helpers/repository.js';
-
-/** How many times the usual number of cases to run. */
-const SCALE = Number(process.env.WEIR_FUZZ_SCALE ?? 1);
 
 /** The example models with small inputs (the CNN's 110 KB images would only slow the mutations down). */
 const EXAMPLES = ['tabular', 'multi_io', 'no_batch', 'trees'];
@@ -69,18 +67,6 @@ afterAll(async () => {
   await core?.stop();
   if (repository) await removeRepository(repository);
 });
-
-/** mulberry32: small, fast and seedable. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 interface InputSpec {
   name: string;
@@ -125,21 +111,6 @@ function typed(datatype: string, values: Values): ArrayBufferView {
   const array = TYPED[datatype];
   if (!array) throw new Error(`no seed writer for ${datatype}`);
   return new array(numbers);
-}
-
-/** One to three byte edits: deletions, insertions, overwrites, a truncation. */
-function mutate(bytes: Uint8Array, next: () => number, alphabet: Uint8Array): Buffer {
-  const out = [...bytes];
-  for (let edits = 1 + Math.floor(next() * 3); edits > 0; edits--) {
-    const at = Math.floor(next() * (out.length + 1));
-    const byte = next() < 0.5 ? (alphabet[Math.floor(next() * alphabet.length)] as number) : Math.floor(next() * 256);
-    const op = next();
-    if (op < 0.3) out.splice(at, 1);
-    else if (op < 0.6) out.splice(at, 0, byte);
-    else if (op < 0.95) out[Math.min(at, out.length - 1)] = byte;
-    else out.length = at;
-  }
-  return Buffer.from(out);
 }
 
 /** Runs `count` cases, `concurrency` at a time; collects what each reports (null: fine). */

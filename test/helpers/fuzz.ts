@@ -1,0 +1,33 @@
+/**
+ * What the fuzz tests share: a seeded generator (so a failure names a case
+ * that can be run again), byte-level mutation, and the scale knob.
+ */
+import { seededRandom } from '../../scripts/onnx-builder.mjs';
+
+/** How many times the usual number of cases to run: WEIR_FUZZ_SCALE=N for a deeper search by hand. */
+export const SCALE = Number(process.env.WEIR_FUZZ_SCALE ?? 1);
+
+/** A seeded generator of floats in [0, 1). */
+export function random(seed: number): () => number {
+  const next = seededRandom(seed);
+  return () => (next() + 1) / 2;
+}
+
+/**
+ * One to three byte edits, as a truncated, corrupted or hand-mangled message
+ * would have: deletions, insertions and overwrites (half the time with a byte
+ * from `alphabet`, the structural ones, else any byte), now and then a cut.
+ */
+export function mutate(bytes: Uint8Array, next: () => number, alphabet: Uint8Array): Buffer {
+  const out = [...bytes];
+  for (let edits = 1 + Math.floor(next() * 3); edits > 0; edits--) {
+    const at = Math.floor(next() * (out.length + 1));
+    const byte = next() < 0.5 ? (alphabet[Math.floor(next() * alphabet.length)] as number) : Math.floor(next() * 256);
+    const op = next();
+    if (op < 0.3) out.splice(at, 1);
+    else if (op < 0.6) out.splice(at, 0, byte);
+    else if (op < 0.95) out[Math.min(at, out.length - 1)] = byte;
+    else out.length = at;
+  }
+  return Buffer.from(out);
+}
