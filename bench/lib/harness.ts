@@ -332,7 +332,9 @@ export async function runHttpBenchmark(config: HarnessConfig): Promise<Report> {
       },
       rounds: config.rounds,
       servers: servers.map((s) => ({ name: s.name, command: s.command(PORT_PLACEHOLDERS).join(' '), scenarios: s.scenarios })),
-      cpu_time: 'server process group utime+stime from /proc/<pid>/stat over the measured window; cpu_us_per_request = that / responses',
+      cpu_time:
+        'server process group utime+stime from /proc/<pid>/stat over the measured window; cpu_us_per_request = that / responses; ' +
+        'main_thread_cpu_us_per_request: the same of the main thread alone (/proc/<pid>/task/<pid>/stat)',
     },
     scenarios,
     ...(perRound && { rounds: perRound }),

@@ -35,6 +35,8 @@ export interface LoadResult {
   server_cpu_s: number;
   /** server_cpu_s / requests. */
   cpu_us_per_request: number | null;
+  /** The server's main thread (its event loop) alone, per request; the rest is its other threads. */
+  main_thread_cpu_us_per_request: number | null;
   /** Cores the server kept busy (1.0 = its one pinned core saturated). */
   server_cpu_cores: number;
   /** Cores the load generator used (near 1.0: the client, not the server, may be the limit). */

@@ -46,9 +46,9 @@ function readStat(pid: number, path = `/proc/${pid}/stat`): ProcStat | undefined
   return { pid, pgrp: Number(fields[2]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
 }
 
-/** CPU seconds (user + system) used so far by one thread of this process (its main thread: `tid` = pid). */
-export function threadCpuSeconds(tid: number): number {
-  return (readStat(process.pid, `/proc/${process.pid}/task/${tid}/stat`)?.cpuTicks ?? 0) / clockTicksPerSecond();
+/** CPU seconds (user + system) used so far by one thread of process `pid` (its main thread: `tid` = pid). */
+export function threadCpuSeconds(tid: number, pid = process.pid): number {
+  return (readStat(pid, `/proc/${pid}/task/${tid}/stat`)?.cpuTicks ?? 0) / clockTicksPerSecond();
 }
 
 /** CPU seconds (user + system) used so far by every live process in process group `pgid`. */

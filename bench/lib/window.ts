@@ -6,7 +6,7 @@
  * time and the batch-size histogram's deltas are read.
  */
 import { meanBatchSize, scrapeBatchHistogram } from './metrics.js';
-import { coreShare, coreTicks, processGroupCpuSeconds } from './proc.js';
+import { coreShare, coreTicks, processGroupCpuSeconds, threadCpuSeconds } from './proc.js';
 
 /** The server a window is measured on. */
 export interface WindowTarget {
@@ -71,13 +71,22 @@ export class Latencies {
   }
 }
 
+export interface PerRequestCpu {
+  cpu_us_per_request: number | null;
+  /**
+   * The server's main thread alone (its event loop); the rest of
+   * cpu_us_per_request is its other threads: inference workers, V8's helpers.
+   */
+  main_thread_cpu_us_per_request: number | null;
+}
+
 export interface OpenWindow {
   /**
    * Closes the window: /proc is read first, synchronously, then the metrics
    * are scraped. `requests` (answers of any status in the window) gives
    * cpu_us_per_request.
    */
-  close(requests: number): Promise<WindowFigures & { cpu_us_per_request: number | null }>;
+  close(requests: number): Promise<WindowFigures & PerRequestCpu>;
 }
 
 /**
@@ -90,19 +99,23 @@ export async function openWindow(target: WindowTarget): Promise<OpenWindow> {
   const serverCore = /^\d+$/.test(target.serverCpus ?? '') ? Number(target.serverCpus) : null;
   const coreStart = serverCore === null ? null : coreTicks(serverCore);
   const serverCpuStart = processGroupCpuSeconds(target.serverPid);
+  const mainThreadCpuStart = threadCpuSeconds(target.serverPid, target.serverPid);
   const clientCpuStart = process.cpuUsage();
   const start = performance.now();
   return {
     async close(requests) {
       const wallS = (performance.now() - start) / 1000;
       const serverCpuS = processGroupCpuSeconds(target.serverPid) - serverCpuStart;
+      const mainThreadCpuS = threadCpuSeconds(target.serverPid, target.serverPid) - mainThreadCpuStart;
       const coreEnd = serverCore === null ? null : coreTicks(serverCore);
       const clientCpu = process.cpuUsage(clientCpuStart);
       const batchesAfter = await scrapeBatchHistogram(target.metricsUrl, target.model);
-      const figures: WindowFigures & { cpu_us_per_request: number | null } = {
+      const perRequest = (seconds: number) => (requests > 0 ? round((seconds * 1e6) / requests, 1) : null);
+      const figures: WindowFigures & PerRequestCpu = {
         seconds: round(wallS, 3) as number,
         server_cpu_s: round(serverCpuS, 2) as number,
-        cpu_us_per_request: requests > 0 ? round((serverCpuS * 1e6) / requests, 1) : null,
+        cpu_us_per_request: perRequest(serverCpuS),
+        main_thread_cpu_us_per_request: perRequest(mainThreadCpuS),
         server_cpu_cores: round(serverCpuS / wallS, 2) as number,
         client_cpu_cores: round((clientCpu.user + clientCpu.system) / 1e6 / wallS, 2) as number,
         server_core: coreShare(coreStart, coreEnd, wallS),
