@@ -33,6 +33,8 @@ const EXAMPLES = ['tabular', 'multi_io', 'no_batch', 'trees'];
 /** And the datatypes the examples lack, each through a model of its own that returns its input. */
 const IDENTITIES = { strings: 'BYTES', halves: 'FP16', longs: 'INT64', flags: 'BOOL', octets: 'UINT8' };
 const MODELS = [...EXAMPLES, ...Object.keys(IDENTITIES)];
+/** Columns of `wide`: three rows of it are past both front ends' 64 KiB, so they are decoded in a worker. */
+const WIDE = 8192;
 
 let repository: string;
 let core: InferenceCore;
@@ -53,6 +55,7 @@ beforeAll(async () => {
   repository = await makeRepository({
     ...Object.fromEntries(EXAMPLES.map((name) => [name, example(name)])),
     ...Object.fromEntries(Object.entries(IDENTITIES).map(([name, datatype]) => [name, { config: { max_batch_size: 8 }, versions: { 1: identityModel(datatype, ['N', 3]) } }])),
+    wide: { config: { max_batch_size: 8 }, versions: { 1: identityModel('FP32', ['N', WIDE]) } },
   });
   core = await InferenceCore.start({ modelRepository: repository, workers: 1 });
   http = await listen(core, { maxBodyBytes: 1024 * 1024 });
@@ -131,6 +134,19 @@ async function runCases(count: number, concurrency: number, one: (index: number)
 function validInputs(model: string, next: () => number): ReturnType<typeof validInput>[] {
   const dynamic = 1 + Math.floor(next() * 2);
   return (core.modelMetadata(model) as { inputs: InputSpec[] }).inputs.map((spec) => validInput(spec, dynamic, next));
+}
+
+/** ModelInfer with the bytes as they are: the client's serializer would refuse what is not a message. */
+function sendModelInfer(bytes: Buffer): Promise<{ code: grpc.status; details: string }> {
+  return new Promise((resolve) => {
+    client.client.makeUnaryRequest(
+      inferenceMethod.path,
+      (message: Buffer) => message,
+      inferenceMethod.responseDeserialize,
+      bytes,
+      (error: grpc.ServiceError | null) => resolve(error ? { code: error.code, details: error.details } : { code: grpc.status.OK, details: '' }),
+    );
+  });
 }
 
 /** A valid ModelInferRequest, serialized: typed contents or raw_input_contents. */
@@ -220,23 +236,10 @@ describe('mangled HTTP requests', () => {
 describe('mangled gRPC requests', () => {
   const CLIENT_ERRORS = new Set([grpc.status.OK, grpc.status.INVALID_ARGUMENT, grpc.status.NOT_FOUND]);
 
-  /** ModelInfer with the bytes as they are: the client's serializer would refuse what is not a message. */
-  function sendBytes(bytes: Buffer): Promise<{ code: grpc.status; details: string }> {
-    return new Promise((resolve) => {
-      client.client.makeUnaryRequest(
-        inferenceMethod.path,
-        (message: Buffer) => message,
-        inferenceMethod.responseDeserialize,
-        bytes,
-        (error: grpc.ServiceError | null) => resolve(error ? { code: error.code, details: error.details } : { code: grpc.status.OK, details: '' }),
-      );
-    });
-  }
-
   it('starts from requests that are answered OK as they are', async () => {
     const problems = await runCases(60, 8, async (index) => {
       const { model, bytes } = seedModelInfer(random(6_000_000 + index));
-      const { code, details } = await sendBytes(bytes);
+      const { code, details } = await sendModelInfer(bytes);
       return code === grpc.status.OK ? null : `${model}: ${grpc.status[code]} ${details}`;
     });
     expect(problems).toEqual([]);
@@ -248,12 +251,47 @@ describe('mangled gRPC requests', () => {
       const next = random(6_000_000 + index);
       const { model, bytes } = seedModelInfer(next);
       const sent = mutate(bytes, next, alphabet);
-      const { code, details } = await sendBytes(sent);
+      const { code, details } = await sendModelInfer(sent);
       if (CLIENT_ERRORS.has(code) && (code === grpc.status.OK || details.length > 0)) return null;
       return `case ${6_000_000 + index} (${model}): ${grpc.status[code]} ${details.slice(0, 300)}\n  sent: ${sent.toString('hex')}`;
     });
     expect(problems).toEqual([]);
-    expect((await sendBytes(seedModelInfer(random(1)).bytes)).code).toBe(grpc.status.OK);
+    expect((await sendModelInfer(seedModelInfer(random(1)).bytes)).code).toBe(grpc.status.OK);
+  }, 30_000 * SCALE);
+});
+
+describe('mangled large requests, decoded in a worker', () => {
+  const rows = (next: () => number) => Array.from({ length: 3 * WIDE }, () => Math.fround(next() * 4 - 2));
+  // Case 0 of each goes unmangled and must succeed: the mutations start from a request that works.
+
+  it('answers every JSON body past 64 KiB with a success or a 4xx naming the problem', async () => {
+    const alphabet = new Uint8Array(Buffer.from('[]{}",:0123456789eE.+- '));
+    const problems = await runCases(150 * SCALE, 4, async (index) => {
+      const next = random(8_000_000 + index);
+      const body = Buffer.from(JSON.stringify({ id: 'big', inputs: [{ name: 'x', datatype: 'FP32', shape: [3, WIDE], data: rows(next) }] }));
+      const sent = index === 0 ? body : mutate(body, next, alphabet);
+      const response = await fetch(`${http.base}/v2/models/wide/infer`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: sent });
+      const text = await response.text();
+      if (index === 0 && response.status !== 200) return `the unmangled body: HTTP ${response.status} ${text.slice(0, 300)}`;
+      if (response.status === 200 || (response.status === 400 && (JSON.parse(text) as { error?: string }).error)) return null;
+      return `case ${8_000_000 + index}: HTTP ${response.status} ${text.slice(0, 300)}`;
+    });
+    expect(problems).toEqual([]);
+  }, 30_000 * SCALE);
+
+  it('answers every ModelInfer past 64 KiB of typed contents with OK, INVALID_ARGUMENT or NOT_FOUND', async () => {
+    const alphabet = new Uint8Array([0x00, 0x01, 0x02, 0x08, 0x0a, 0x12, 0x1a, 0x22, 0x2a, 0x32, 0x3a, 0x7f, 0x80, 0xff]);
+    const problems = await runCases(150 * SCALE, 4, async (index) => {
+      const next = random(9_000_000 + index);
+      const message = { model_name: 'wide', id: 'big', inputs: [{ name: 'x', datatype: 'FP32', shape: [3, WIDE], contents: { fp32_contents: rows(next) } }] };
+      const bytes = inferenceMethod.requestSerialize(message);
+      const sent = index === 0 ? bytes : mutate(bytes, next, alphabet);
+      const { code, details } = await sendModelInfer(sent);
+      if (index === 0 && code !== grpc.status.OK) return `the unmangled message: ${grpc.status[code]} ${details}`;
+      if (code === grpc.status.OK || ((code === grpc.status.INVALID_ARGUMENT || code === grpc.status.NOT_FOUND) && details.length > 0)) return null;
+      return `case ${9_000_000 + index}: ${grpc.status[code]} ${details.slice(0, 300)}`;
+    });
+    expect(problems).toEqual([]);
   }, 30_000 * SCALE);
 });
 

@@ -19,15 +19,16 @@ export function random(seed: number): () => number {
  * from `alphabet`, the structural ones, else any byte), now and then a cut.
  */
 export function mutate(bytes: Uint8Array, next: () => number, alphabet: Uint8Array): Buffer {
-  const out = [...bytes];
+  let out = Buffer.from(bytes); // a copy: the caller's bytes stay as they were
   for (let edits = 1 + Math.floor(next() * 3); edits > 0; edits--) {
     const at = Math.floor(next() * (out.length + 1));
     const byte = next() < 0.5 ? (alphabet[Math.floor(next() * alphabet.length)] as number) : Math.floor(next() * 256);
     const op = next();
-    if (op < 0.3) out.splice(at, 1);
-    else if (op < 0.6) out.splice(at, 0, byte);
-    else if (op < 0.95) out[Math.min(at, out.length - 1)] = byte;
-    else out.length = at;
+    if (op < 0.3) out = Buffer.concat([out.subarray(0, at), out.subarray(at + 1)]);
+    else if (op < 0.6) out = Buffer.concat([out.subarray(0, at), Buffer.of(byte), out.subarray(at)]);
+    else if (op < 0.95) {
+      if (out.length > 0) out[Math.min(at, out.length - 1)] = byte;
+    } else out = out.subarray(0, at);
   }
-  return Buffer.from(out);
+  return out;
 }
