@@ -1,13 +1,16 @@
 /**
- * Mangled requests over real sockets. Valid requests to every example model
- * (JSON, Triton's binary layout, gRPC's typed and raw contents) are mutated
- * byte by byte, as a truncated, corrupted or hand-edited request would be,
- * and sent many at once. Whatever arrives, the answer is a success or the
- * client's error (HTTP 4xx with {"error": ...}; gRPC INVALID_ARGUMENT or
- * NOT_FOUND), never a server error and never silence, and the server goes on
- * serving. Whole HTTP/2 connections are mangled too, frames and HPACK
- * blocks alike: nothing a client sends may take the process down. Seeded: a failure names the case and what was sent.
- * WEIR_FUZZ_SCALE=N runs N times as many cases (a deeper search, by hand).
+ * Mangled requests over real sockets. Valid requests to the example models
+ * and to identity models of the datatypes they lack (JSON, Triton's binary
+ * layout, gRPC's typed and raw contents, and bodies past 64 KiB, which are
+ * decoded in a worker) are mutated byte by byte, as a truncated, corrupted
+ * or hand-edited request would be, and sent many at once. Whatever arrives,
+ * the answer is a success or the client's error (HTTP 4xx with
+ * {"error": ...}; gRPC INVALID_ARGUMENT or NOT_FOUND), never a server error
+ * and never silence, and the server goes on serving. Whole HTTP/2
+ * connections are mangled too, frames and HPACK blocks alike: nothing a
+ * client sends may take the process down. Seeded: a failure names the case
+ * and what was sent. WEIR_FUZZ_SCALE=N runs N times as many cases (a deeper
+ * search, by hand).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
