@@ -19,9 +19,9 @@ function buildAddon(sanitize) {
 /** Where g++ keeps a sanitizer's runtime: node itself is not built with it, so it is preloaded. */
 const runtime = (library) => execFileSync('g++', [`-print-file-name=${library}`], { encoding: 'utf8' }).trim();
 
-buildAddon(SANITIZERS);
 let status = 1;
 try {
+  buildAddon(SANITIZERS);
   const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
   // The leak check measures resident memory, which ASan's quarantine makes meaningless.
   const args = [vitest, 'run', '--exclude', 'test/native-leaks.test.ts', ...process.argv.slice(2)];
