@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { HeaderListTooLarge, HpackDecoder, HpackError, encodeHeaderBlock } from '../src/grpc/h2/hpack.js';
 import { huffmanDecode, huffmanEncode, huffmanEncodedLength } from '../src/grpc/h2/huffman.js';
+import { SCALE, mutate, random } from './helpers/fuzz.js';
 
 const hex = (text: string): Uint8Array => Uint8Array.from(Buffer.from(text.replace(/\s+/g, ''), 'hex'));
 const NO_LIMIT = Number.MAX_SAFE_INTEGER;
@@ -396,4 +397,54 @@ describe('HPACK encoding', () => {
   it('refuses a char past latin1', () => {
     expect(() => encodeHeaderBlock([['grpc-message', '€']])).toThrow(RangeError);
   });
+});
+
+describe('HPACK decoding: fuzzed', () => {
+  // Small, so that blocks evict as often as they add.
+  const TABLE_SIZE = 256;
+  const raw = (text: string) => Buffer.concat([Buffer.of(text.length), Buffer.from(text, 'latin1')]);
+  const coded = (text: string) => {
+    const bytes = huffmanEncode(text);
+    return Buffer.concat([Buffer.of(0x80 | bytes.length), bytes]);
+  };
+
+  /** A block using every representation: static and dynamic indices, each literal kind, Huffman or raw, a size update. */
+  function block(next: () => number): Buffer {
+    const text = () => Array.from({ length: Math.floor(next() * 40) }, () => String.fromCharCode(32 + Math.floor(next() * 95))).join('');
+    const string = (value: string) => (next() < 0.5 ? coded(value) : raw(value));
+    const parts: Buffer[] = [];
+    if (next() < 0.1) parts.push(Buffer.of(0x3f, 0x80 + Math.floor(next() * 128), 0x01)); // a table size update (160-287), first in the block
+    for (let n = 1 + Math.floor(next() * 6); n > 0; n--) {
+      const kind = next();
+      if (kind < 0.25) parts.push(Buffer.of(0x80 | (1 + Math.floor(next() * 61)))); // static
+      else if (kind < 0.35) parts.push(Buffer.of(0x80 | (62 + Math.floor(next() * 2)))); // dynamic: past the table if it holds fewer
+      else if (kind < 0.7) parts.push(Buffer.concat([Buffer.of(0x40), string(`x-${text()}`), string(text())])); // indexed from now on
+      else if (kind < 0.85) parts.push(Buffer.concat([Buffer.of(next() < 0.5 ? 0x00 : 0x10), string(`y-${text()}`), string(text())]));
+      else parts.push(encodeHeaderBlock([[':path', `/${text()}`], ['te', 'trailers']]));
+    }
+    return Buffer.concat(parts);
+  }
+
+  it('decodes or refuses mangled blocks with an HPACK error only, the table within its size', () => {
+    const alphabet = Uint8Array.of(0x00, 0x0f, 0x10, 0x1f, 0x20, 0x3f, 0x40, 0x7f, 0x80, 0xbe, 0xff);
+    const problems: string[] = [];
+    for (let i = 0; i < 4000 * SCALE && problems.length < 5; i++) {
+      const next = random(13_000_000 + i);
+      // One decoder per connection: blocks after the first see the table the earlier ones left.
+      const decoder = new HpackDecoder(TABLE_SIZE);
+      for (let b = 0; b < 5; b++) {
+        const bytes = block(next);
+        const sent = next() < 0.4 ? mutate(bytes, next, alphabet) : bytes;
+        try {
+          const fields = decoder.decode(sent, 8192);
+          if (fields.length % 2 !== 0 || fields.some((field) => typeof field !== 'string')) problems.push(`case ${13_000_000 + i}: decoded to ${JSON.stringify(fields)}`);
+        } catch (error) {
+          if (!(error instanceof HpackError || error instanceof HeaderListTooLarge)) problems.push(`case ${13_000_000 + i}: ${String(error)} from ${sent.toString('hex')}`);
+          break; // a connection ends at its first compression error
+        }
+        if (decoder.dynamicTableSize > TABLE_SIZE) problems.push(`case ${13_000_000 + i}: the table holds ${decoder.dynamicTableSize} bytes`);
+      }
+    }
+    expect(problems).toEqual([]);
+  }, 30_000 * SCALE);
 });
