@@ -263,6 +263,32 @@ describe('mangled gRPC requests', () => {
   }, 30_000 * SCALE);
 });
 
+describe('mangled ModelStreamInfer messages', () => {
+  it('answers each message or ends the stream with INVALID_ARGUMENT, never INTERNAL and never silence', async () => {
+    const alphabet = new Uint8Array([0x00, 0x01, 0x02, 0x08, 0x0a, 0x12, 0x1a, 0x22, 0x2a, 0x32, 0x3a, 0x7f, 0x80, 0xff]);
+    const PER_STREAM = 5;
+    const problems = await runCases(300 * SCALE, 8, async (index) => {
+      const next = random(14_000_000 + index);
+      const stream = client.rawStream();
+      const sent: Buffer[] = [];
+      for (let m = 0; m < PER_STREAM; m++) {
+        const { bytes } = seedModelInfer(next);
+        sent.push(next() < 0.2 ? mutate(bytes, next, alphabet) : bytes);
+        stream.write(sent[m]);
+      }
+      stream.call.end();
+      const status = await stream.status;
+      const what = `case ${14_000_000 + index}: ${grpc.status[status.code]} ${status.details} after ${stream.answers.length} answers`;
+      // A message that is not a ModelInferRequest at all ends the call, as gRPC does; any other is answered in the stream.
+      if (status.code === grpc.status.INVALID_ARGUMENT) return status.details ? null : `${what} (no details)`;
+      if (status.code !== grpc.status.OK || stream.answers.length !== PER_STREAM) return what;
+      const unanswered = stream.answers.find((answer: Json) => !answer.error_message && !answer.infer_response?.outputs?.length);
+      return unanswered ? `${what}: ${JSON.stringify(unanswered).slice(0, 300)}` : null;
+    });
+    expect(problems).toEqual([]);
+  }, 30_000 * SCALE);
+});
+
 describe('mangled large requests, decoded in a worker', () => {
   const rows = (next: () => number) => Array.from({ length: 3 * WIDE }, () => Math.fround(next() * 4 - 2));
   // Case 0 of each goes unmangled and must succeed: the mutations start from a request that works.
