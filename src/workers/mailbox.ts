@@ -29,6 +29,14 @@
  * leaving a reply unread. The worker also adds up the time it spends
  * working, since its event loop, blocked on the mailbox, no longer tells
  * busy from idle.
+ *
+ * The pool looks for a group's reply as soon as its wake returns: on a core
+ * it shares with the worker, the woken worker runs first, so the reply is
+ * usually in by then, and the pool reads it in the same turn, with no
+ * doorbell and no turn of the event loop to wait for one. A second word
+ * settles who reads it, whoever changes it first: the worker leaves the
+ * reply to the pool (LEFT_FOR_POOL) if the pool still looks (POOL_LOOKS),
+ * and otherwise rings as before, the pool having stopped looking (NONE).
  */
 import { nativeAddon } from '../native/addon.js';
 
@@ -41,8 +49,12 @@ export const MAILBOX_REPLY_BYTES = 256 * 1024;
 /** The longest the worker blocks at once before re-checking: a terminate() not followed by a wake ends it within this. */
 const WAIT_SLICE_MS = 100;
 
-/** The state word, then the worker's busy time in µs (a BigInt64), then the two areas. */
+/** Who reads a reply: the pool as its wake returns, or the doorbell. */
+const Look = { NONE: 0, POOL_LOOKS: 1, LEFT_FOR_POOL: 2 } as const;
+
+/** The state word and the look word, then the worker's busy time in µs (a BigInt64), then the two areas. */
 const STATE_INDEX = 0;
+const LOOK_INDEX = 1;
 const BUSY_OFFSET = 8;
 const AREAS_OFFSET = 16;
 
@@ -53,7 +65,7 @@ export class Mailbox {
   readonly reply: Uint8Array;
 
   constructor(readonly buffer = new SharedArrayBuffer(AREAS_OFFSET + MAILBOX_REQUEST_BYTES + MAILBOX_REPLY_BYTES)) {
-    this.state = new Int32Array(buffer, 0, 1);
+    this.state = new Int32Array(buffer, 0, 2);
     this.busy = new BigInt64Array(buffer, BUSY_OFFSET, 1);
     this.request = new Uint8Array(buffer, AREAS_OFFSET, MAILBOX_REQUEST_BYTES);
     this.reply = new Uint8Array(buffer, AREAS_OFFSET + MAILBOX_REQUEST_BYTES, MAILBOX_REPLY_BYTES);
@@ -72,6 +84,24 @@ export class Mailbox {
   signal(state: number): void {
     Atomics.store(this.state, STATE_INDEX, state);
     nativeAddon().wakeWord(this.state);
+  }
+
+  /**
+   * The pool: sends the group written into `request` and looks for its
+   * reply as the wake returns. True when the reply is in and the pool is to
+   * read it now; false when the doorbell will ring for it.
+   */
+  sendRequest(): boolean {
+    Atomics.store(this.state, LOOK_INDEX, Look.POOL_LOOKS);
+    this.signal(MailboxState.REQUEST);
+    if (Atomics.compareExchange(this.state, LOOK_INDEX, Look.POOL_LOOKS, Look.NONE) !== Look.LEFT_FOR_POOL) return false;
+    Atomics.store(this.state, LOOK_INDEX, Look.NONE);
+    return true;
+  }
+
+  /** The worker, its reply written (REPLY set): true when the pool is still looking for it, so no doorbell is needed. */
+  leaveReplyForPool(): boolean {
+    return Atomics.compareExchange(this.state, LOOK_INDEX, Look.POOL_LOOKS, Look.LEFT_FOR_POOL) === Look.POOL_LOOKS;
   }
 
   /** The pool: wakes the worker without news, so that a terminate() just asked of it takes effect now. */

@@ -249,17 +249,25 @@ export class WorkerPool {
     const group = writable(batches);
     if (group.batches.length === 0) return;
     const mailbox = slot.mailbox as Mailbox;
+    let flat = false;
+    let replied = false;
     try {
-      if (mailbox.current === MailboxState.IDLE && group.writer.finishInto(mailbox.request)) {
+      flat = mailbox.current === MailboxState.IDLE && group.writer.finishInto(mailbox.request);
+      if (flat) {
         slot.group = group.batches;
-        mailbox.signal(MailboxState.REQUEST);
-        return;
+        replied = mailbox.sendRequest();
+      } else {
+        const { message, transferList } = group.writer.finish();
+        port.postMessage(message, transferList);
       }
-      const { message, transferList } = group.writer.finish();
-      port.postMessage(message, transferList);
     } catch (error) {
       // Tasks are checked before they queue (malformedField): this is the pool's own failure, never silence.
       for (const pending of group.batches) pending.reject(new WeirError('WEIR_INTERNAL', `the group could not be sent to a worker: ${(error as Error).message}`));
+      return;
+    }
+    if (flat) {
+      // On a core it shares with this thread, the woken worker runs first: its reply is usually in as the wake returns.
+      if (replied) this.onMailboxReply(slot);
       return;
     }
     slot.group = group.batches;

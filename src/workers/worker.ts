@@ -75,7 +75,7 @@ function runFlatGroup(): void {
   }
   if (outcome === true) {
     mailbox.set(MailboxState.REPLY);
-    addon.ringDoorbell(doorbell);
+    if (!mailbox.leaveReplyForPool()) addon.ringDoorbell(doorbell);
     return;
   }
   // The replies did not fit the mailbox: they go as a message. The state turns
