@@ -6,6 +6,7 @@
  * mid-run.
  */
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -319,6 +320,42 @@ describe('errors', () => {
     expect(['WEIR_BAD_TENSOR', 'WEIR_BAD_ARGUMENT']).toContain(report.bad?.code);
     expect(report.bad?.message).toContain('shape');
     expect(report.good).toEqual([1, 2]);
+  });
+});
+
+describe('replies on a core shared with the worker', () => {
+  // On one core the woken worker runs before the pool's wake returns: the pool reads the reply then, without the doorbell.
+  it.skipIf(!existsSync('/usr/bin/taskset'))('are read as the wake returns, and are the right answers', async () => {
+    const script = join(root, 'pool-one-core.mjs');
+    const dist = new URL('../dist/', import.meta.url).href;
+    await writeFile(script, `
+      const { nativeAddon } = await import('${dist}native/addon.js');
+      const { WorkerPool } = await import('${dist}workers/pool.js');
+      const addon = nativeAddon();
+      await addon.loadSession('t', process.argv[2], {});
+      const pool = new WorkerPool({ workers: 1 });
+      const tensor = (data) => ({ name: 'features', datatype: 'FP32', shape: [1, 32], data });
+      const report = { answers: 0, wrong: 0 };
+      for (let round = 0; round < 50; round++) {
+        const xs = Array.from({ length: 4 }, (_, i) => Float32Array.from({ length: 32 }, (_, j) => Math.sin(round * 7 + i * 3 + j)));
+        const results = await Promise.all(xs.map((x) => pool.run({ sessionKey: 't', inputs: [tensor(x)] })));
+        results.forEach((result, i) => {
+          const expected = addon.run('t', [tensor(xs[i])]).outputs[0].data;
+          report.answers += 1;
+          const bytes = (a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+          if (!bytes(result.outputs[0].data).equals(bytes(expected))) report.wrong += 1;
+        });
+      }
+      report.readOnWake = pool.repliesReadOnWake;
+      await pool.close();
+      console.log(JSON.stringify(report));
+    `);
+    const { stdout } = await promisify(execFile)(
+      '/usr/bin/taskset', ['-c', '0', process.execPath, script, join(EXAMPLE_REPOSITORY, 'tabular', '1', 'model.onnx')], { timeout: 30_000 },
+    );
+    const report = JSON.parse(stdout.trim().split('\n').at(-1)!) as { answers: number; wrong: number; readOnWake: number };
+    expect(report).toMatchObject({ answers: 200, wrong: 0 });
+    expect(report.readOnWake).toBeGreaterThan(0);
   });
 });
 

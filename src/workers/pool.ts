@@ -92,6 +92,7 @@ export class WorkerPool {
   /** Whether the last worker served took a job (jobs and groups alternate). */
   private lastWasJob = false;
   private closing = false;
+  private readOnWake = 0;
 
   constructor(options: PoolOptions) {
     this.maxBatchesPerGroup = options.maxBatchesPerGroup ?? 32;
@@ -265,13 +266,16 @@ export class WorkerPool {
       for (const pending of group.batches) pending.reject(new WeirError('WEIR_INTERNAL', `the group could not be sent to a worker: ${(error as Error).message}`));
       return;
     }
-    if (flat) {
-      // On a core it shares with this thread, the woken worker runs first: its reply is usually in as the wake returns.
-      if (replied) this.onMailboxReply(slot);
+    if (!flat) {
+      slot.group = group.batches;
+      mailbox.signal(MailboxState.PORT);
       return;
     }
-    slot.group = group.batches;
-    mailbox.signal(MailboxState.PORT);
+    // On a core it shares with this thread, the woken worker runs first: its reply is usually in as the wake returns.
+    if (replied) {
+      this.readOnWake += 1;
+      this.onMailboxReply(slot);
+    }
   }
 
   /** The worker wrote the group's replies into the mailbox. */
@@ -330,6 +334,11 @@ export class WorkerPool {
   }
 
   /** Time each running worker has spent working, in ms. */
+  /** Groups whose reply was in as the worker's wake returned, so read without the doorbell: most, on a core shared with the worker. */
+  get repliesReadOnWake(): number {
+    return this.readOnWake;
+  }
+
   get busyMs(): number[] {
     return this.slots.flatMap((slot) => (slot.worker && slot.mailbox ? [slot.mailbox.busyMs] : []));
   }
