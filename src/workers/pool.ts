@@ -9,8 +9,10 @@
  * together when one frees up: an idle pool adds no loop turn of wait, a busy
  * one amortises each thread round trip over many batches. What crosses is
  * packed by wire.ts, through each worker's shared mailbox (mailbox.ts) when
- * it can lie flat, else as a message on its port; a worker rings a native
- * doorbell once its replies are in the mailbox.
+ * it can lie flat, else as a message on its port. The pool reads a flat
+ * reply as the worker's wake returns when it is already in (on a core the two
+ * share, the woken worker runs first); else the worker rings a native
+ * doorbell once it is.
  *
  * The pool owns its threads (worker_threads) rather than piscina: a piscina
  * task per batch cost about 40 µs of CPU here, and piscina stops replacing
