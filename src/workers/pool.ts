@@ -335,12 +335,12 @@ export class WorkerPool {
     return this.waiting.length;
   }
 
-  /** Time each running worker has spent working, in ms. */
   /** Groups whose reply was in as the worker's wake returned, so read without the doorbell: most, on a core shared with the worker. */
   get repliesReadOnWake(): number {
     return this.readOnWake;
   }
 
+  /** Time each running worker has spent working, in ms. */
   get busyMs(): number[] {
     return this.slots.flatMap((slot) => (slot.worker && slot.mailbox ? [slot.mailbox.busyMs] : []));
   }
