@@ -27,7 +27,7 @@ import { huffmanEncode } from '../dist/grpc/h2/huffman.js';
 import { encodeBytesTensor } from '../dist/tensors/datatypes.js';
 import { identityModel } from '../scripts/onnx-builder.mjs';
 import { type Json, GrpcClient, inferenceMethod, rawRequest } from './helpers/grpc.js';
-import { SCALE, mutate, random } from './helpers/fuzz.js';
+import { JSON_ALPHABET, SCALE, mutate, random } from './helpers/fuzz.js';
 import { type Listening, listen } from './helpers/http.js';
 import { EXAMPLE_REPOSITORY, type ModelFixture, makeRepository, removeRepository } from './helpers/repository.js';
 
@@ -36,6 +36,8 @@ const EXAMPLES = ['tabular', 'multi_io', 'no_batch', 'trees'];
 /** And the datatypes the examples lack, each through a model of its own that returns its input. */
 const IDENTITIES = { strings: 'BYTES', halves: 'FP16', longs: 'INT64', flags: 'BOOL', octets: 'UINT8' };
 const MODELS = [...EXAMPLES, ...Object.keys(IDENTITIES)];
+/** Bytes that bend protobuf's structure: field keys of wire types 0 and 2, varint continuations. */
+const PROTOBUF_ALPHABET = new Uint8Array([0x00, 0x01, 0x02, 0x08, 0x0a, 0x12, 0x1a, 0x22, 0x2a, 0x32, 0x3a, 0x7f, 0x80, 0xff]);
 /** Columns of `wide`: three rows of it are past both front ends' 64 KiB, so they are decoded in a worker. */
 const WIDE = 8192;
 
@@ -167,7 +169,6 @@ function seedModelInfer(next: () => number): { model: string; bytes: Buffer } {
 }
 
 describe('mangled HTTP requests', () => {
-  const JSON_ALPHABET = new Uint8Array(Buffer.from('[]{}",:0123456789eE.+- \\utrfn'));
 
   /** A valid body for a model: JSON, or the binary layout (then with its header length). */
   function seed(next: () => number): { model: string; body: Buffer; headerLength?: number } {
@@ -249,11 +250,10 @@ describe('mangled gRPC requests', () => {
   }, 30_000 * SCALE);
 
   it('answers every one with OK, INVALID_ARGUMENT or NOT_FOUND, and keeps serving', async () => {
-    const alphabet = new Uint8Array([0x00, 0x01, 0x02, 0x08, 0x0a, 0x12, 0x1a, 0x22, 0x2a, 0x32, 0x3a, 0x7f, 0x80, 0xff]);
     const problems = await runCases(2500 * SCALE, 16, async (index) => {
       const next = random(6_000_000 + index);
       const { model, bytes } = seedModelInfer(next);
-      const sent = mutate(bytes, next, alphabet);
+      const sent = mutate(bytes, next, PROTOBUF_ALPHABET);
       const { code, details } = await sendModelInfer(sent);
       if (CLIENT_ERRORS.has(code) && (code === grpc.status.OK || details.length > 0)) return null;
       return `case ${6_000_000 + index} (${model}): ${grpc.status[code]} ${details.slice(0, 300)}\n  sent: ${sent.toString('hex')}`;
@@ -265,7 +265,6 @@ describe('mangled gRPC requests', () => {
 
 describe('mangled ModelStreamInfer messages', () => {
   it('answers each message or ends the stream with INVALID_ARGUMENT, never INTERNAL and never silence', async () => {
-    const alphabet = new Uint8Array([0x00, 0x01, 0x02, 0x08, 0x0a, 0x12, 0x1a, 0x22, 0x2a, 0x32, 0x3a, 0x7f, 0x80, 0xff]);
     const PER_STREAM = 5;
     const problems = await runCases(300 * SCALE, 8, async (index) => {
       const next = random(14_000_000 + index);
@@ -273,7 +272,7 @@ describe('mangled ModelStreamInfer messages', () => {
       const sent: Buffer[] = [];
       for (let m = 0; m < PER_STREAM; m++) {
         const { bytes } = seedModelInfer(next);
-        sent.push(next() < 0.2 ? mutate(bytes, next, alphabet) : bytes);
+        sent.push(next() < 0.2 ? mutate(bytes, next, PROTOBUF_ALPHABET) : bytes);
         stream.write(sent[m]);
       }
       stream.call.end();
@@ -294,11 +293,10 @@ describe('mangled large requests, decoded in a worker', () => {
   // Case 0 of each goes unmangled and must succeed: the mutations start from a request that works.
 
   it('answers every JSON body past 64 KiB with a success or a 4xx naming the problem', async () => {
-    const alphabet = new Uint8Array(Buffer.from('[]{}",:0123456789eE.+- '));
     const problems = await runCases(150 * SCALE, 4, async (index) => {
       const next = random(8_000_000 + index);
       const body = Buffer.from(JSON.stringify({ id: 'big', inputs: [{ name: 'x', datatype: 'FP32', shape: [3, WIDE], data: rows(next) }] }));
-      const sent = index === 0 ? body : mutate(body, next, alphabet);
+      const sent = index === 0 ? body : mutate(body, next, JSON_ALPHABET);
       const response = await fetch(`${http.base}/v2/models/wide/infer`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: sent });
       const text = await response.text();
       if (index === 0 && response.status !== 200) return `the unmangled body: HTTP ${response.status} ${text.slice(0, 300)}`;
@@ -309,12 +307,11 @@ describe('mangled large requests, decoded in a worker', () => {
   }, 30_000 * SCALE);
 
   it('answers every ModelInfer past 64 KiB of typed contents with OK, INVALID_ARGUMENT or NOT_FOUND', async () => {
-    const alphabet = new Uint8Array([0x00, 0x01, 0x02, 0x08, 0x0a, 0x12, 0x1a, 0x22, 0x2a, 0x32, 0x3a, 0x7f, 0x80, 0xff]);
     const problems = await runCases(150 * SCALE, 4, async (index) => {
       const next = random(9_000_000 + index);
       const message = { model_name: 'wide', id: 'big', inputs: [{ name: 'x', datatype: 'FP32', shape: [3, WIDE], contents: { fp32_contents: rows(next) } }] };
       const bytes = inferenceMethod.requestSerialize(message);
-      const sent = index === 0 ? bytes : mutate(bytes, next, alphabet);
+      const sent = index === 0 ? bytes : mutate(bytes, next, PROTOBUF_ALPHABET);
       const { code, details } = await sendModelInfer(sent);
       if (index === 0 && code !== grpc.status.OK) return `the unmangled message: ${grpc.status[code]} ${details}`;
       if (code === grpc.status.OK || ((code === grpc.status.INVALID_ARGUMENT || code === grpc.status.NOT_FOUND) && details.length > 0)) return null;

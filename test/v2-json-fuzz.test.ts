@@ -11,7 +11,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { parseV2Json } from '../dist/http/v2-json.js';
-import { SCALE, mutate, random } from './helpers/fuzz.js';
+import { JSON_ALPHABET, SCALE, mutate, random } from './helpers/fuzz.js';
 
 /** Writes random V2 request bodies: what clients send, and the odd corners JSON allows. */
 class BodyWriter {
@@ -176,9 +176,6 @@ function fuzz(cases: number, seed: number, body: (writer: BodyWriter, next: () =
   }
   return failures;
 }
-
-/** The bytes JSON is made of, for mutations that bend its structure rather than its text. */
-const JSON_ALPHABET = new Uint8Array(Buffer.from('[]{}",:0123456789eE.+- \\u\x00\x7f\xff\xc3', 'latin1'));
 
 describe('the native lifter against JSON.parse, fuzzed', () => {
   it('parses random V2 bodies to what JSON.parse gives', () => {

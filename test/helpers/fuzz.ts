@@ -7,6 +7,9 @@ import { seededRandom } from '../../scripts/onnx-builder.mjs';
 /** How many times the usual number of cases to run: WEIR_FUZZ_SCALE=N for a deeper search by hand. */
 export const SCALE = Number(process.env.WEIR_FUZZ_SCALE ?? 1);
 
+/** Bytes that bend JSON's structure (and its literals, escapes and UTF-8) rather than its text. */
+export const JSON_ALPHABET = new Uint8Array(Buffer.from('[]{}",:0123456789eE.+- \\utrfn\x00\x7f\xff\xc3', 'latin1'));
+
 /** A seeded generator of floats in [0, 1). */
 export function random(seed: number): () => number {
   const next = seededRandom(seed);
