@@ -13,11 +13,12 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { InferenceCore } from '../dist/index.js';
 import { type GrpcServer, startGrpcServer } from '../dist/grpc/server.js';
-import { CLIENT_PREFACE, Flag, FrameType, frame, settingsPayload, uint32 } from '../dist/grpc/h2/frames.js';
+import { CLIENT_PREFACE } from '../dist/grpc/h2/frames.js';
 import { encodeHeaderBlock } from '../dist/grpc/h2/hpack.js';
 import { identityModel } from '../scripts/onnx-builder.mjs';
-import { SCALE, random } from './helpers/fuzz.js';
+import { SCALE, random, runCases } from './helpers/fuzz.js';
 import { inferenceMethod, rawRequest } from './helpers/grpc.js';
+import { Flag, FrameType, frame, grpcMessage, requestFields, settingsPayload, uint32 } from './helpers/h2-frames.js';
 import { type Listening, binaryBody, listen, postHead, postJson } from './helpers/http.js';
 import { heavyRequest, heavyRowModel, versionOne } from './helpers/http-models.js';
 import { recordingObserver } from './helpers/observer.js';
@@ -69,21 +70,11 @@ function grpcConnection(next: () => number): Buffer {
   const model = MODELS[Math.floor(next() * MODELS.length)] as string;
   const data = model === 'medium' ? new Float32Array(256).fill(0.25) : new Float32Array(WIDE).fill(0.5);
   const message = inferenceMethod.requestSerialize(rawRequest(model, [{ name: 'x', datatype: 'FP32', shape: [1, data.length], data }]));
-  const prefix = Buffer.alloc(5);
-  prefix.writeUInt32BE(message.length, 1);
-  const fields: Array<[string, string]> = [
-    [':method', 'POST'],
-    [':scheme', 'http'],
-    [':path', inferenceMethod.path],
-    [':authority', '127.0.0.1'],
-    ['content-type', 'application/grpc'],
-    ['te', 'trailers'],
-  ];
   return Buffer.concat([
     CLIENT_PREFACE,
     frame(FrameType.SETTINGS, 0, 0, settingsPayload([])),
-    frame(FrameType.HEADERS, Flag.END_HEADERS, 1, encodeHeaderBlock(fields)),
-    frame(FrameType.DATA, Flag.END_STREAM, 1, Buffer.concat([prefix, message])),
+    frame(FrameType.HEADERS, Flag.END_HEADERS, 1, encodeHeaderBlock(requestFields(inferenceMethod.path))),
+    frame(FrameType.DATA, Flag.END_STREAM, 1, grpcMessage(message)),
   ]);
 }
 
@@ -109,13 +100,6 @@ async function hangUp(port: number, bytes: Buffer, next: () => number, reset?: B
   await closed;
 }
 
-async function inParallel(count: number, concurrency: number, one: (index: number) => Promise<void>): Promise<void> {
-  let nextIndex = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (nextIndex < count) await one(nextIndex++);
-  }));
-}
-
 /**
  * Runs `count` hang-ups; checks that they caught requests both answered and
  * dropped from the queue (so the moments the test means to hit were hit),
@@ -123,7 +107,10 @@ async function inParallel(count: number, concurrency: number, one: (index: numbe
  */
 async function hangUpMany(count: number, one: (index: number) => Promise<void>): Promise<void> {
   const seen = observer.failures.length;
-  await inParallel(count, 16, one);
+  await runCases(count, 16, async (index) => {
+    await one(index);
+    return null;
+  });
   await expectNothingLeft();
   const outcomes = new Set(observer.failures.slice(seen).map(([, failure]) => failure));
   expect(outcomes).toContain(null);

@@ -21,13 +21,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { InferenceCore } from '../dist/index.js';
 import { type GrpcServer, startGrpcServer } from '../dist/grpc/server.js';
-import { CLIENT_PREFACE, Flag, FrameType, frame, settingsPayload, uint32 } from '../dist/grpc/h2/frames.js';
+import { CLIENT_PREFACE } from '../dist/grpc/h2/frames.js';
 import { encodeHeaderBlock } from '../dist/grpc/h2/hpack.js';
 import { huffmanEncode } from '../dist/grpc/h2/huffman.js';
 import { encodeBytesTensor } from '../dist/tensors/datatypes.js';
 import { identityModel } from '../scripts/onnx-builder.mjs';
 import { type Json, GrpcClient, inferenceMethod, rawRequest } from './helpers/grpc.js';
-import { JSON_ALPHABET, SCALE, mutate, random } from './helpers/fuzz.js';
+import { JSON_ALPHABET, SCALE, mutate, random, runCases } from './helpers/fuzz.js';
+import { Flag, FrameType, frame, grpcMessage, requestFields, settingsPayload, uint32 } from './helpers/h2-frames.js';
 import { type Listening, listen } from './helpers/http.js';
 import { EXAMPLE_REPOSITORY, type ModelFixture, makeRepository, removeRepository } from './helpers/repository.js';
 
@@ -119,20 +120,6 @@ function typed(datatype: string, values: Values): ArrayBufferView {
   const array = TYPED[datatype];
   if (!array) throw new Error(`no seed writer for ${datatype}`);
   return new array(numbers);
-}
-
-/** Runs `count` cases, `concurrency` at a time; collects what each reports (null: fine). */
-async function runCases(count: number, concurrency: number, one: (index: number) => Promise<string | null>): Promise<string[]> {
-  const problems: string[] = [];
-  let nextIndex = 0;
-  const lane = async () => {
-    while (nextIndex < count && problems.length < 5) {
-      const problem = await one(nextIndex++);
-      if (problem) problems.push(problem);
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, lane));
-  return problems;
 }
 
 /** Valid inputs for one request to `model`: its inputs share their dynamic (batch) dimensions. */
@@ -322,8 +309,6 @@ describe('mangled large requests, decoded in a worker', () => {
 });
 
 describe('mangled HTTP/2 connections', () => {
-  const MODEL_INFER = '/inference.GRPCInferenceService/ModelInfer';
-
   /** A field as a literal without indexing, both strings Huffman-coded (the encoder under test writes them plain). */
   function huffmanLiteral(name: string, value: string): Buffer {
     const string = (text: string) => {
@@ -337,12 +322,8 @@ describe('mangled HTTP/2 connections', () => {
   /** A connection a client might write: two ModelInfer calls, a PING, window updates, a reset. */
   function connection(next: () => number): Buffer {
     const request = (streamId: number) => {
-      const body = seedModelInfer(next).bytes;
-      const prefix = Buffer.alloc(5);
-      prefix.writeUInt32BE(body.length, 1);
-      const fields: Array<[string, string]> = [[':method', 'POST'], [':scheme', 'http'], [':path', MODEL_INFER], [':authority', '127.0.0.1'], ['content-type', 'application/grpc']];
-      const block = Buffer.concat([encodeHeaderBlock(fields), huffmanLiteral('te', 'trailers'), huffmanLiteral('grpc-timeout', '5S')]);
-      return [frame(FrameType.HEADERS, Flag.END_HEADERS, streamId, block), frame(FrameType.DATA, Flag.END_STREAM, streamId, Buffer.concat([prefix, body]))];
+      const block = Buffer.concat([encodeHeaderBlock(requestFields(inferenceMethod.path)), huffmanLiteral('user-agent', 'weir-fuzz'), huffmanLiteral('grpc-timeout', '5S')]);
+      return [frame(FrameType.HEADERS, Flag.END_HEADERS, streamId, block), frame(FrameType.DATA, Flag.END_STREAM, streamId, grpcMessage(seedModelInfer(next).bytes))];
     };
     return Buffer.concat([
       CLIENT_PREFACE,

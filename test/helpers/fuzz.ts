@@ -1,6 +1,7 @@
 /**
  * What the fuzz tests share: a seeded generator (so a failure names a case
- * that can be run again), byte-level mutation, and the scale knob.
+ * that can be run again), byte-level mutation, a runner of many cases at
+ * once, and the scale knob.
  */
 import { seededRandom } from '../../scripts/onnx-builder.mjs';
 
@@ -34,4 +35,18 @@ export function mutate(bytes: Uint8Array, next: () => number, alphabet: Uint8Arr
     } else out = out.subarray(0, at);
   }
   return out;
+}
+
+/** Runs `count` cases, `concurrency` at a time; collects what each reports (null: fine). */
+export async function runCases(count: number, concurrency: number, one: (index: number) => Promise<string | null>): Promise<string[]> {
+  const problems: string[] = [];
+  let nextIndex = 0;
+  const lane = async () => {
+    while (nextIndex < count && problems.length < 5) {
+      const problem = await one(nextIndex++);
+      if (problem) problems.push(problem);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  return problems;
 }
